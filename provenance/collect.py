@@ -1,0 +1,96 @@
+"""collect: the only step that asks models anything.
+
+For every (model, battery prompt, sample) not yet in the store, build a seeded request, ask
+the model in batches, and commit each batch as it arrives. What is already stored is never
+asked again, so an interrupted audit resumes where it stopped and a finished one re-runs
+without any model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .models.base import Model, Request, sample_seed
+from .store import Store
+
+if TYPE_CHECKING:
+    from .battery import Battery
+
+
+@dataclass
+class CollectStats:
+    requests: int = 0
+    cached: int = 0
+    unanswerable: int = 0
+    seconds: float = 0.0
+    per_model: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"requests": self.requests, "cached": self.cached, "unanswerable": self.unanswerable,
+                "seconds": round(self.seconds, 3), "per_model": self.per_model}
+
+
+def plan(model: Model, battery: "Battery", store: Store, *, seed: int, samples: int | None = None) -> tuple[str, list[Request], int]:
+    """(model key, requests still missing, number already stored) for one model and battery."""
+    sampling = battery.generation.sampling
+    key = model.key(sampling)
+    n_samples = samples or battery.generation.samples
+    have = store.existing(key)
+    missing, cached = [], 0
+    for prompt in battery.prompts:
+        ph = battery.prompt_hash(prompt)
+        for s in range(n_samples):
+            if (ph, s) in have:
+                cached += 1
+            else:
+                missing.append(Request(prompt_id=prompt.id, prompt=prompt.text, sample=s,
+                                       seed=sample_seed(seed, key, ph, s), system_prompt=model.system_prompt))
+    return key, missing, cached
+
+
+def collect(models: dict[str, Model], batteries: list["Battery"], store: Store, *, seed: int,
+            samples: int | None = None, chunk: int = 64, progress: bool = True) -> CollectStats:
+    """Ask every model every battery prompt it has not answered yet; store as answers arrive."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    stats = CollectStats()
+    t_all = time.perf_counter()
+    work = []
+    for label, model in models.items():
+        stats.per_model[label] = {"requests": 0, "cached": 0, "seconds": 0.0}
+        for battery in batteries:
+            key, missing, cached = plan(model, battery, store, seed=seed, samples=samples)
+            store.register_model(key, model.identity(), battery.generation.sampling.model_dump())
+            stats.cached += cached
+            stats.per_model[label]["cached"] += cached
+            work.append((label, model, battery, key, missing))
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        tasks = {}
+        for label, model, battery, key, missing in work:
+            if missing:
+                tasks[(label, battery.name)] = bar.add_task(f"{label} · {battery.name}", total=len(missing))
+        for label, model, battery, key, missing in work:
+            if not missing:
+                continue
+            by_hash = {p.id: battery.prompt_hash(p) for p in battery.prompts}
+            missing = sorted(missing, key=lambda r: (len(r.prompt), r.prompt_id, r.sample))
+            for start in range(0, len(missing), chunk):
+                batch = missing[start : start + chunk]
+                t0 = time.perf_counter()
+                answers = model.generate(batch, battery.generation.sampling)
+                dt = time.perf_counter() - t0
+                rows = [(by_hash[r.prompt_id], r.prompt_id, r.sample, r.prompt, r.seed, a)
+                        for r, a in zip(batch, answers) if a is not None]
+                store.put_many(key, rows)
+                if model.generates:
+                    stats.requests += len(batch)
+                    stats.per_model[label]["requests"] += len(batch)
+                stats.unanswerable += len(batch) - len(rows)
+                stats.per_model[label]["seconds"] += dt
+                bar.advance(tasks[(label, battery.name)], len(batch))
+    stats.seconds = time.perf_counter() - t_all
+    return stats

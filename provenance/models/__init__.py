@@ -1,0 +1,43 @@
+"""Model strings -> model backends.
+
+``provider/name`` as in inspect_ai: ``hf/<local folder>``, ``transcripts/<file>#<model>``,
+``mock/<name>``. Backends import their heavy dependencies (torch, transformers) only when a
+model of theirs is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import SpecError
+from .base import Completion, Model, Request, SamplingSettings, sample_seed, stable_hash, text_hash
+
+PROVIDERS = {
+    "hf": "provenance.models.hf:HFModel",
+    "transcripts": "provenance.models.transcripts:TranscriptsModel",
+    "mock": "provenance.models.mock:MockModel",
+}
+
+__all__ = ["Completion", "Model", "Request", "SamplingSettings", "load_model", "parse_model_string",
+           "sample_seed", "stable_hash", "text_hash", "PROVIDERS"]
+
+
+def parse_model_string(model: str) -> tuple[str, str]:
+    """Split ``provider/name``; the name may itself contain slashes."""
+    if not isinstance(model, str) or "/" not in model:
+        raise SpecError(f"model string {model!r} lacks a provider; write provider/name, one of "
+                        f"{', '.join(p + '/...' for p in PROVIDERS)}")
+    provider, name = model.split("/", 1)
+    if provider not in PROVIDERS:
+        raise SpecError(f"model string {model!r}: unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
+    if not name:
+        raise SpecError(f"model string {model!r} has no name after the provider; e.g. hf/path/to/model")
+    return provider, name
+
+
+def load_model(model: str, **options: Any) -> Model:
+    """Build the backend for a model string. Loading weights is deferred until first use."""
+    provider, name = parse_model_string(model)
+    module, cls = PROVIDERS[provider].split(":")
+    return getattr(importlib.import_module(module), cls)(name, **options)

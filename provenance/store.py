@@ -1,0 +1,166 @@
+"""The response store: one SQLite file that holds every answer an audit collected.
+
+A response is keyed by (model key, prompt hash, sample index). The model key hashes
+everything that changes a model's answers (weights hash, chat template, system prompt,
+sampling settings), so a changed model never reuses old answers and an unchanged one is
+never asked twice. Rows are written in WAL mode and committed batch by batch, so a crash
+loses at most the batch in flight and never leaves a partial row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import StoreError
+from .models.base import Completion, text_hash
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    model_key TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    sampling TEXT,
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS responses (
+    model_key TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    sample INTEGER NOT NULL,
+    prompt_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    finish_reason TEXT,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    seconds REAL,
+    seed INTEGER,
+    created_at TEXT NOT NULL,
+    meta TEXT,
+    PRIMARY KEY (model_key, prompt_hash, sample)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    model_key: str
+    prompt_hash: str
+    sample: int
+    prompt_id: str
+    prompt: str
+    text: str
+    content_hash: str
+    finish_reason: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    seconds: float | None
+    seed: int | None
+    created_at: str
+
+    @property
+    def store_key(self) -> str:
+        """A short, unique reference to this row, printed beside evidence in reports."""
+        return f"{self.model_key}/{self.prompt_hash[:16]}/{self.sample}"
+
+
+class Store:
+    """A SQLite response store. Safe to share between processes (WAL, idempotent inserts)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=30.0)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            version = self._schema_version()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not a readable provenance store ({e}); "
+                             f"move it aside and re-run to start a new one") from None
+        if version is None:
+            with self.conn:
+                self.conn.executescript(SCHEMA)
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema version {version}, this provenance reads version "
+                             f"{SCHEMA_VERSION}; use a matching provenance release or start a new store")
+
+    def _schema_version(self) -> int | None:
+        has_meta = self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            tables = self.conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+            if tables:
+                raise sqlite3.DatabaseError("it holds tables of another program")
+            return None
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------------
+    def register_model(self, model_key: str, identity: dict[str, Any], sampling: dict[str, Any] | None) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?)",
+                (model_key, json.dumps(identity, sort_keys=True), json.dumps(sampling, sort_keys=True) if sampling else None,
+                 _now()),
+            )
+
+    def put_many(self, model_key: str, rows: Iterable[tuple[str, str, int, str, int | None, Completion]]) -> int:
+        """Insert (prompt_hash, prompt_id, sample, prompt, seed, completion) rows in one
+        transaction. Existing keys are left as they are. Returns rows inserted."""
+        now = _now()
+        values = [
+            (model_key, ph, sample, pid, prompt, c.text, text_hash(c.text), c.finish_reason, c.tokens_in,
+             c.tokens_out, c.seconds, seed, now, json.dumps(c.meta) if c.meta else None)
+            for ph, pid, sample, prompt, seed, c in rows
+        ]
+        with self.conn:
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            return self.conn.total_changes - before
+
+    # -- reading -----------------------------------------------------------------------------
+    def existing(self, model_key: str) -> set[tuple[str, int]]:
+        """(prompt_hash, sample) pairs already stored for a model key."""
+        rows = self.conn.execute("SELECT prompt_hash, sample FROM responses WHERE model_key=?", (model_key,))
+        return {(r[0], r[1]) for r in rows}
+
+    def responses(self, model_key: str, prompt_hashes: Iterable[str] | None = None) -> list[StoredResponse]:
+        rows = self.conn.execute(
+            "SELECT model_key, prompt_hash, sample, prompt_id, prompt, text, content_hash, finish_reason, tokens_in, "
+            "tokens_out, seconds, seed, created_at FROM responses WHERE model_key=? ORDER BY prompt_hash, sample",
+            (model_key,),
+        ).fetchall()
+        out = [StoredResponse(*r) for r in rows]
+        if prompt_hashes is not None:
+            wanted = set(prompt_hashes)
+            out = [r for r in out if r.prompt_hash in wanted]
+        return out
+
+    def model_identity(self, model_key: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT identity FROM models WHERE model_key=?", (model_key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
