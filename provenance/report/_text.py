@@ -1,0 +1,106 @@
+"""Plain-word phrases shared by the Markdown and HTML views.
+
+Phrases return unescaped text; each view escapes for its own format. They describe
+magnitude and where an interval lies relative to zero, never a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+RE_RENDER = "python -m provenance.report report.json"
+
+
+def is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def decimals(est: dict[str, Any] | None) -> int:
+    """Enough decimals to show the interval's width: 2 for wide intervals, up to 4."""
+    if not est or not (is_num(est.get("ci_low")) and is_num(est.get("ci_high"))):
+        return 2
+    half = (est["ci_high"] - est["ci_low"]) / 2
+    if half <= 0:
+        return 4
+    return int(min(4, max(2, -math.floor(math.log10(half)))))
+
+
+def num(x, d: int = 2) -> str:
+    return f"{x:.{d}f}" if is_num(x) else "n/a"
+
+
+def value_ci(est: dict[str, Any] | None) -> str:
+    """'0.21 [0.15, 0.27]' for tables; 'n/a' when absent."""
+    if not est or not is_num(est.get("estimate")):
+        return "n/a"
+    d = decimals(est)
+    if is_num(est.get("ci_low")) and is_num(est.get("ci_high")):
+        return f"{num(est['estimate'], d)} [{num(est['ci_low'], d)}, {num(est['ci_high'], d)}]"
+    return f"{num(est['estimate'], d)} [no interval]"
+
+
+def level(est_or_stats: dict[str, Any]) -> str:
+    """0.95 -> '95%'."""
+    return f"{100 * est_or_stats['confidence_level']:g}%"
+
+
+def describe(est: dict[str, Any] | None, what: str) -> str:
+    """'excess similarity 0.21 (95% CI 0.15 to 0.27, BCa cluster bootstrap over 40 prompts)'."""
+    if not est or not is_num(est.get("estimate")):
+        return f"{what} not available"
+    d = decimals(est)
+    n = est["n_prompts"]
+    method = est["method"]
+    if method.endswith(" over prompts"):
+        how = f"{method[: -len(' prompts')]} {n} prompts"
+    else:
+        how = f"{method}, {n} prompts"
+    if is_num(est.get("ci_low")) and is_num(est.get("ci_high")):
+        ci = f"{level(est)} CI {num(est['ci_low'], d)} to {num(est['ci_high'], d)}"
+    else:
+        ci = "no interval: too few prompts or no variation"
+    return f"{what} {num(est['estimate'], d)} ({ci}, {how})"
+
+
+def position(est: dict[str, Any] | None) -> str:
+    """Where the interval lies relative to zero, in plain words."""
+    if not est or not (is_num(est.get("ci_low")) and is_num(est.get("ci_high"))):
+        return "no interval could be computed"
+    if est["ci_low"] > 0:
+        return "the interval lies above zero"
+    if est["ci_high"] < 0:
+        return "the interval lies below zero"
+    return "the interval includes zero"
+
+
+def models_by_label(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["label"]: m for m in report["models"]}
+
+
+def role_labels(report: dict[str, Any], role: str) -> list[str]:
+    return [m["label"] for m in report["models"] if m["role"] == role]
+
+
+def join(words: list[str]) -> str:
+    """['a', 'b', 'c'] -> 'a, b and c'."""
+    if not words:
+        return "none"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def generation(b: dict[str, Any]) -> str:
+    g = b["generation"]
+    return (
+        f"{plural(g['samples'], 'sample')} per prompt, temperature {g['temperature']:g}, "
+        f"top-p {g['top_p']:g}, up to {g['max_new_tokens']} new tokens"
+    )
+
+
+def candidate_label(report: dict[str, Any]) -> str:
+    labels = role_labels(report, "candidate")
+    return labels[0] if labels else report["audit"]["candidate"]
