@@ -1,0 +1,137 @@
+"""The ``provenance`` command line.
+
+    provenance audit [AUDIT_FILE] [--candidate M] [--reference M ...] [--control M ...] --out DIR
+    provenance report DIR             re-render a report from the store, offline
+    provenance batteries [list|show NAME|validate DIR]
+
+Bad input ends with one line, ``error: <what> ...; <fix>``, and exit status 2: never a
+traceback. An interrupted audit keeps what it collected; run the same command to resume.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ProvenanceError
+
+
+def _fail(msg: str, code: int = 2):
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ProvenanceError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted; what was collected is stored, run the same command again to resume", 130)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="provenance")
+def main():
+    """Whose behaviour does a language model carry? Audit a candidate against references and
+    independent controls; report similarity, baseline and excess with confidence intervals."""
+
+
+@main.command()
+@click.argument("audit_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--candidate", help="model string of the model under investigation, e.g. hf/path/to/model")
+@click.option("--reference", "references", multiple=True, help="model it may have learned from (repeatable)")
+@click.option("--control", "controls", multiple=True, help="model believed independent (repeatable)")
+@click.option("--battery", "batteries", multiple=True,
+              help="battery name or folder (repeatable); transcripts:<scorer> scores the prompts transcripts share")
+@click.option("--samples", type=int, help="samples per prompt (default: each battery's own)")
+@click.option("--seed", type=int, help="seed of sampling and of the bootstrap (default 0)")
+@click.option("--n-resamples", type=int, help="bootstrap resamples (default 9999)")
+@click.option("--store", "store", type=click.Path(dir_okay=False), help="SQLite store to use (default OUT/store.sqlite)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="audit directory for store and report")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def audit(audit_file, candidate, references, controls, batteries, samples, seed, n_resamples, store, out, quiet):
+    """Run an audit (from AUDIT_FILE and/or flags) and write report.{json,md,html} into OUT."""
+    from .audit import load_spec_file, make_spec, resolve_paths, run_audit
+
+    data, base, where = {}, Path.cwd(), "command line"
+    if audit_file:
+        data, base = load_spec_file(audit_file)
+        where = audit_file
+    overrides = {"candidate": candidate, "references": list(references) or None, "controls": list(controls) or None,
+                 "batteries": list(batteries) or None, "samples": samples, "seed": seed, "n_resamples": n_resamples,
+                 "store": store}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if "candidate" not in data:
+        raise click.UsageError("give an audit file or --candidate and at least one --reference")
+    spec = resolve_paths(make_spec(data, where=where), base)
+    report = run_audit(spec, out, progress=not quiet)
+    _print_summary(report, Path(out))
+
+
+@main.command()
+@click.argument("audit_dir", type=click.Path(file_okay=False))
+def report(audit_dir):
+    """Re-render the report of AUDIT_DIR from its store, asking no model."""
+    from .audit import load_audit_dir, run_audit
+
+    spec = load_audit_dir(audit_dir)
+    rep = run_audit(spec, audit_dir, progress=False, collect_missing=False)
+    _print_summary(rep, Path(audit_dir))
+
+
+def _print_summary(report: dict, out: Path) -> None:
+    from .summary import summary_lines
+
+    for line in summary_lines(report):
+        click.echo(line)
+    click.echo(f"report: {out / 'report.html'}  (also report.json, report.md)")
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def batteries(ctx):
+    """List, show or validate probe batteries."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_batteries_cmd)
+
+
+@batteries.command("list")
+def list_batteries_cmd():
+    """List the shipped batteries."""
+    from .battery import list_batteries
+
+    for b in list_batteries():
+        click.echo(f"{b.name:10s} v{b.version:8s} {len(b.prompts):4d} prompts  scorer={b.scorer:8s} {b.content_hash[:12]}  {b.description}")
+
+
+@batteries.command("show")
+@click.argument("name")
+def show_battery(name):
+    """Show a battery's settings and prompts."""
+    from .battery import load_battery
+
+    b = load_battery(name)
+    g = b.generation
+    click.echo(f"{b.name} v{b.version} ({b.path})\n{b.description}\nscorer: {b.scorer}\ncontent hash: {b.content_hash}")
+    click.echo(f"generation: samples={g.samples} temperature={g.temperature} top_p={g.top_p} max_new_tokens={g.max_new_tokens}")
+    for p in b.prompts:
+        tags = " ".join(f"{k}={v}" for k, v in p.tags.items())
+        click.echo(f"  {p.id:14s} [{p.language}] {tags:24s} {p.text}")
+
+
+@batteries.command("validate")
+@click.argument("path", type=click.Path())
+def validate_battery(path):
+    """Check a battery folder against the schema."""
+    from .battery import load_battery
+
+    b = load_battery(path)
+    click.echo(f"ok: {b.name} v{b.version}, {len(b.prompts)} prompts, scorer {b.scorer}, content hash {b.content_hash}")
+
+
+if __name__ == "__main__":
+    main()

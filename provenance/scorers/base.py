@@ -1,0 +1,76 @@
+"""What every scorer offers: a per-response feature and per-prompt similarities of samples.
+
+A scorer turns one response into a small JSON-serialisable *feature* (the makers it claims,
+a normalised answer, its n-grams). Features are what the store and the report keep, so a
+battery can be re-scored offline. Two models' features for one prompt are compared by
+averaging a pair score over all cross pairs of samples; a model's ceiling averages over pairs
+of its own distinct samples (``i != j``), so a single sample is never compared with itself.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..battery import Prompt
+
+NAN = float("nan")
+
+
+class Scorer(ABC):
+    """Base of all scorers. Subclasses set ``name`` and implement :meth:`features`,
+    :meth:`pair` and :meth:`describe`; :meth:`similarity` and :meth:`self_similarity` follow."""
+
+    #: registry name, as written in a battery.yaml
+    name: ClassVar[str] = ""
+    #: top-level keys of a prompts.jsonl record that belong in ``Prompt.meta`` (scorer data),
+    #: not in ``Prompt.tags``
+    meta_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def features(self, text: str, prompt: "Prompt") -> Any:
+        """The JSON-serialisable feature of one response to ``prompt``."""
+
+    @abstractmethod
+    def pair(self, a: Any, b: Any) -> float | None:
+        """Similarity in [0, 1] of two features, or None where the pair is unusable."""
+
+    @abstractmethod
+    def describe(self, feature: Any) -> str:
+        """A short human label of a feature, for reports."""
+
+    def prepare(self, feature: Any) -> Any:
+        """Turn a stored feature into the form :meth:`pair` works on fastest. Called once per
+        sample in :meth:`similarity`, not once per pair; :meth:`pair` must accept both forms."""
+        return feature
+
+    def check_prompt(self, prompt: "Prompt") -> str | None:
+        """A problem with ``prompt`` for this scorer (e.g. a missing normaliser), or None.
+        Batteries call it on load, so a bad prompt fails early and names its fix."""
+        return None
+
+    def similarity(self, x: list, y: list) -> float:
+        """Mean pair score over all cross pairs (x_i, y_j); NaN if no pair is usable."""
+        xs, ys = [self.prepare(a) for a in x], [self.prepare(b) for b in y]
+        return _mean(self.pair(a, b) for a in xs for b in ys)
+
+    def self_similarity(self, x: list) -> float:
+        """Mean pair score over pairs of distinct samples i != j; NaN if fewer than two."""
+        # pair() is symmetric, so the unordered pairs i < j give the same mean as i != j
+        xs = [self.prepare(a) for a in x]
+        return _mean(self.pair(xs[i], xs[j]) for i in range(len(xs)) for j in range(i + 1, len(xs)))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _mean(values) -> float:
+    total, n = 0.0, 0
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        total += v
+        n += 1
+    return total / n if n else NAN
