@@ -168,8 +168,12 @@ def tool_info() -> dict[str, Any]:
     return {"name": "provenance", "version": __version__, "python": platform.python_version(), "packages": pkgs}
 
 
-def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collect_missing: bool = True) -> dict:
-    """Collect what is missing, analyse, and write the report into ``out``. Returns the report."""
+def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collect_missing: bool = True,
+              limits=None) -> dict:
+    """Collect what is missing, analyse, and write the report into ``out``. Returns the report.
+    ``limits`` (:class:`provenance.fetch.Limits`) caps what API models may cost; a run that
+    reaches a cap, or in which an API model fails for good, raises
+    :class:`~provenance.errors.CollectionIncomplete` after storing all it collected."""
     from .battery import resolve_batteries
     from .collect import CollectStats, collect
 
@@ -181,7 +185,12 @@ def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collec
     (out / SPEC_FILE).write_text(spec.model_dump_json(indent=1) + "\n", encoding="utf-8")
     with Store(store_path) as store:
         if collect_missing:
-            cstats = collect(models, batteries, store, seed=spec.seed, samples=spec.samples, progress=progress)
+            cstats = collect(models, batteries, store, seed=spec.seed, samples=spec.samples, progress=progress,
+                             limits=limits)
+            if cstats.failed or cstats.stopped:
+                for m in models.values():
+                    m.close()
+                _incomplete(cstats, store)
         else:
             cstats = CollectStats()
         report = build_report(spec, models, roles, strings, batteries, store, cstats.to_dict())
@@ -191,6 +200,18 @@ def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collec
     for m in models.values():
         m.close()
     return report
+
+
+def _incomplete(cstats, store: Store) -> None:
+    from .errors import CollectionIncomplete
+
+    lines = list(cstats.failed.values())
+    if cstats.stopped:
+        lines.append(cstats.stopped)
+    else:
+        lines.append(f"{cstats.requests} answers collected in this run and {store.count()} in all are stored in "
+                     f"{store.path}; fix the above and run the same command again to resume")
+    raise CollectionIncomplete(lines, at_cap=bool(cstats.stopped) and not cstats.failed)
 
 
 def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str], strings: dict[str, str],

@@ -25,8 +25,15 @@ def _fail(msg: str, code: int = 2):
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        from .errors import CollectionIncomplete
+
         try:
             return super().invoke(ctx)
+        except CollectionIncomplete as e:
+            for line in e.lines[:-1]:
+                click.echo(f"error: {line}", err=True)
+            click.echo(f"{'stopped' if e.at_cap else 'error'}: {e.lines[-1]}", err=True)
+            sys.exit(3 if e.at_cap else 2)
         except ProvenanceError as e:
             _fail(str(e))
         except KeyboardInterrupt:
@@ -53,7 +60,10 @@ def main():
 @click.option("--store", "store", type=click.Path(dir_okay=False), help="SQLite store to use (default OUT/store.sqlite)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="audit directory for store and report")
 @click.option("--quiet", is_flag=True, help="no progress bars")
-def audit(audit_file, candidate, references, controls, batteries, samples, seed, n_resamples, store, out, quiet):
+@click.option("--max-cost", type=float, help="stop API calls before this run spends more USD (needs prices in the audit file)")
+@click.option("--max-requests", type=int, help="stop after this many API calls (retries included) in this run")
+def audit(audit_file, candidate, references, controls, batteries, samples, seed, n_resamples, store, out, quiet,
+          max_cost=None, max_requests=None):
     """Run an audit (from AUDIT_FILE and/or flags) and write report.{json,md,html} into OUT."""
     from .audit import load_spec_file, make_spec, resolve_paths, run_audit
 
@@ -68,7 +78,12 @@ def audit(audit_file, candidate, references, controls, batteries, samples, seed,
     if "candidate" not in data:
         raise click.UsageError("give an audit file or --candidate and at least one --reference")
     spec = resolve_paths(make_spec(data, where=where), base)
-    report = run_audit(spec, out, progress=not quiet)
+    limits = None
+    if max_cost is not None or max_requests is not None:
+        from .fetch import Limits
+
+        limits = Limits(max_cost=max_cost, max_requests=max_requests)
+    report = run_audit(spec, out, progress=not quiet, limits=limits)
     _print_summary(report, Path(out))
 
 

@@ -26,10 +26,23 @@ class CollectStats:
     unanswerable: int = 0
     seconds: float = 0.0
     per_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    # API models (provenance.fetch): HTTP calls made, of them retries, USD spent, the
+    # sentence saying why a cap stopped the run, label -> why a model was stopped
+    api_calls: int = 0
+    retries: int = 0
+    cost_usd: float = 0.0
+    peak_in_flight: int = 0
+    stopped: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"requests": self.requests, "cached": self.cached, "unanswerable": self.unanswerable,
                 "seconds": round(self.seconds, 3), "per_model": self.per_model}
+
+    def api_summary(self) -> dict:
+        """What API models cost this run (not yet part of the report schema)."""
+        return {"api_calls": self.api_calls, "retries": self.retries, "cost_usd": round(self.cost_usd, 6),
+                "peak_in_flight": self.peak_in_flight, "stopped": self.stopped, "failed": dict(self.failed)}
 
 
 def plan(model: Model, battery: "Battery", store: Store, *, seed: int, samples: int | None = None) -> tuple[str, list[Request], int]:
@@ -51,7 +64,7 @@ def plan(model: Model, battery: "Battery", store: Store, *, seed: int, samples: 
 
 
 def collect(models: dict[str, Model], batteries: list["Battery"], store: Store, *, seed: int,
-            samples: int | None = None, chunk: int = 64, progress: bool = True) -> CollectStats:
+            samples: int | None = None, chunk: int = 64, progress: bool = True, limits=None) -> CollectStats:
     """Ask every model every battery prompt it has not answered yet; store as answers arrive."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -74,7 +87,7 @@ def collect(models: dict[str, Model], batteries: list["Battery"], store: Store, 
             if missing:
                 tasks[(label, battery.name)] = bar.add_task(f"{label} · {battery.name}", total=len(missing))
         for label, model, battery, key, missing in work:
-            if not missing:
+            if not missing or getattr(model, "remote", False):
                 continue
             by_hash = {p.id: battery.prompt_hash(p) for p in battery.prompts}
             missing = sorted(missing, key=lambda r: (len(r.prompt), r.prompt_id, r.sample))
@@ -92,5 +105,11 @@ def collect(models: dict[str, Model], batteries: list["Battery"], store: Store, 
                 stats.unanswerable += len(batch) - len(rows)
                 stats.per_model[label]["seconds"] += dt
                 bar.advance(tasks[(label, battery.name)], len(batch))
+        remote = [w for w in work if w[4] and getattr(w[1], "remote", False)]
+        if remote:  # API models: concurrent calls, each answer committed as it arrives
+            from .fetch import collect_remote
+
+            collect_remote(remote, store, stats, limits=limits,
+                           advance=lambda label, name, n: bar.advance(tasks[(label, name)], n))
     stats.seconds = time.perf_counter() - t_all
     return stats

@@ -8,6 +8,8 @@ input and the fix. The CLI prints ``error: <message>`` and exits 2; it never sho
      +-- BatteryError       a battery is missing or fails its schema
      +-- StoreError         the SQLite store is unreadable or of another schema version
      +-- ScoringError       a scorer or its data file is unusable
+     +-- CollectionIncomplete  a cap stopped collection, or some models failed (what was
+                               collected is stored; the same command resumes)
 """
 
 
@@ -37,3 +39,14 @@ class StoreError(ProvenanceError):
 
 class ScoringError(ProvenanceError):
     """A scorer or its data is unusable."""
+
+
+class CollectionIncomplete(ProvenanceError):
+    """Collection ended early: a cap (--max-cost, --max-requests) was reached or some API
+    models failed for good. Everything collected is stored; running again resumes.
+    ``lines`` holds one sentence per cause; ``at_cap`` says a cap (not a failure) stopped it."""
+
+    def __init__(self, lines: list[str], *, at_cap: bool):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+        self.at_cap = at_cap

@@ -48,6 +48,37 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 """
 
+#: Added within schema version 1 (a table older stores lack is created on open; older
+#: readers ignore it): the evidence log of every API call, one row per HTTP attempt.
+REQUESTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    run_id TEXT,
+    model_key TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_hash TEXT,
+    sample INTEGER,
+    attempt INTEGER,
+    settings TEXT,
+    status INTEGER,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    response_id TEXT,
+    served_model TEXT,
+    content_hash TEXT,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    cost REAL,
+    seconds REAL
+);
+CREATE INDEX IF NOT EXISTS requests_by_key ON requests (model_key, prompt_hash, sample);
+"""
+REQUEST_COLUMNS = ("time", "run_id", "model_key", "endpoint", "model", "prompt_hash", "sample", "attempt", "settings",
+                   "status", "outcome", "error", "response_id", "served_model", "content_hash", "tokens_in",
+                   "tokens_out", "cost", "seconds")
+
 
 @dataclass(frozen=True)
 class StoredResponse:
@@ -92,6 +123,8 @@ class Store:
         elif version != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: store schema version {version}, this provenance reads version "
                              f"{SCHEMA_VERSION}; use a matching provenance release or start a new store")
+        with self.conn:
+            self.conn.executescript(REQUESTS_SCHEMA)
 
     def _schema_version(self) -> int | None:
         has_meta = self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -135,6 +168,43 @@ class Store:
             self.conn.executemany(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return self.conn.total_changes - before
+
+    def log_request(self, entry: dict[str, Any]) -> None:
+        """Append one API call to the evidence log (committed at once)."""
+        with self.conn:
+            self._insert_request(entry)
+
+    def put_logged(self, model_key: str, row: tuple[str, str, int, str, int | None, Completion],
+                   entry: dict[str, Any]) -> int:
+        """Store one answer and its evidence-log entry in one transaction; 1 if inserted,
+        0 if that (model, prompt, sample) was already stored (by another process)."""
+        ph, pid, sample, prompt, seed, c = row
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (model_key, ph, sample, pid, prompt, c.text, text_hash(c.text), c.finish_reason, c.tokens_in,
+                 c.tokens_out, c.seconds, seed, _now(), json.dumps(c.meta) if c.meta else None))
+            self._insert_request({**entry, "content_hash": text_hash(c.text)})
+            return cur.rowcount
+
+    def _insert_request(self, entry: dict[str, Any]) -> None:
+        values = [entry.get(c) for c in REQUEST_COLUMNS]
+        i = REQUEST_COLUMNS.index("settings")
+        if values[i] is not None and not isinstance(values[i], str):
+            values[i] = json.dumps(values[i], sort_keys=True)
+        self.conn.execute(f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) VALUES "
+                          f"({', '.join('?' * len(REQUEST_COLUMNS))})", values)
+
+    def has(self, model_key: str, prompt_hash: str, sample: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM responses WHERE model_key=? AND prompt_hash=? AND sample=?",
+                                 (model_key, prompt_hash, sample)).fetchone() is not None
+
+    def request_log(self, model_key: str | None = None) -> list[dict[str, Any]]:
+        """The evidence log, oldest first."""
+        sql = f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests"
+        rows = (self.conn.execute(sql + " WHERE model_key=? ORDER BY id", (model_key,)) if model_key
+                else self.conn.execute(sql + " ORDER BY id"))
+        return [dict(zip(REQUEST_COLUMNS, r)) for r in rows]
 
     # -- reading -----------------------------------------------------------------------------
     def existing(self, model_key: str) -> set[tuple[str, int]]:

@@ -17,6 +17,7 @@ PROVIDERS = {
     "hf": "provenance.models.hf:HFModel",
     "transcripts": "provenance.models.transcripts:TranscriptsModel",
     "mock": "provenance.models.mock:MockModel",
+    "openai": "provenance.models.openai_compat:OpenAIModel",
 }
 
 __all__ = ["Completion", "Model", "Request", "SamplingSettings", "load_model", "parse_model_string",

@@ -1,0 +1,348 @@
+"""What API-backed models share: endpoints, transport settings, errors that heal and errors
+that do not, retries with tenacity, prices.
+
+A :class:`RemoteModel` answers one :class:`~provenance.models.base.Request` per HTTP call
+(``acomplete``), so every answer can be committed the moment it arrives. Collection
+(:mod:`provenance.fetch`) runs many calls at once, bounded per endpoint, and retries only
+what can heal:
+
+* **transient** (retried with exponential backoff and jitter, ``Retry-After`` honoured on
+  429/503): 408, 409, 425, 429, 5xx, timeouts, refused or reset connections, a truncated or
+  non-JSON body, an empty ``choices`` list;
+* **fatal** (stops that model at once): 400, 401, 403, 404, 422 and other 4xx; and any
+  transient error that is still there after the last attempt.
+
+Transport settings (timeouts, concurrency, attempts, backoff) never enter a model's
+identity; the API key is read from the environment variable the audit file names and is
+never stored, logged or printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from ..errors import ModelError, SpecError
+from .base import Completion, Model, Request, SamplingSettings
+
+#: HTTP statuses worth another try
+TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529}
+
+
+class RemoteError(Exception):
+    """An API call failed. ``kind`` is a short machine word (``http-429``, ``timeout``,
+    ``connect``, ``reset``, ``truncated``, ``not-json``, ``empty-choices``, ...)."""
+
+    def __init__(self, message: str, *, kind: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientError(RemoteError):
+    """Worth another try."""
+
+
+class FatalError(RemoteError):
+    """Will not heal by retrying (bad key, unknown model, rejected request)."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (and of its tail, as providers echo keys
+    masked like ``sk-...abcd``) removed."""
+    if not secret:
+        return text
+    text = text.replace(secret, "***")
+    if len(secret) >= 12:
+        text = text.replace(secret[-8:], "***").replace(secret[:8], "***")
+    return text
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens, from the audit file: ``prices = {input = 2.5, output = 10}``."""
+
+    input: float = 0.0
+    output: float = 0.0
+
+    def cost(self, tokens_in: int | None, tokens_out: int | None) -> float:
+        return ((tokens_in or 0) * self.input + (tokens_out or 0) * self.output) / 1e6
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How calls are made. None of it changes an answer, so none of it is in the identity."""
+
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    max_concurrency: int = 8
+    max_attempts: int = 8
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    jitter: float = 0.5
+    max_retry_after: float = 120.0
+    #: attempts allowed for refused connections while the endpoint has never answered:
+    #: an unreachable base URL is reported in seconds, not minutes
+    connect_attempts: int = 3
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "Transport":
+        names = set(cls.__dataclass_fields__)
+        kw = {k: options.pop(k) for k in list(options) if k in names}
+        try:
+            t = cls(**{k: type(getattr(cls, k))(v) for k, v in kw.items()})
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"transport option: {e}; give numbers for {', '.join(sorted(kw))}") from None
+        if t.max_concurrency < 1 or t.max_attempts < 1 or t.timeout <= 0:
+            raise SpecError("transport options: max_concurrency and max_attempts must be >= 1 and timeout > 0")
+        return t
+
+
+@dataclass
+class Endpoint:
+    """Per base URL state shared by every model on it: the concurrency bound and a pause that
+    a ``Retry-After`` sets for everyone."""
+
+    url: str
+    max_concurrency: int
+    semaphore: asyncio.Semaphore | None = None
+    paused_until: float = 0.0
+    ever_ok: bool = False
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+    def bind(self) -> "Endpoint":
+        if self.semaphore is None:
+            self.semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self
+
+    async def wait_ready(self) -> None:
+        delay = self.paused_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+
+@dataclass
+class Attempt:
+    """What one HTTP call did, for the evidence log (no key, no headers)."""
+
+    attempt: int
+    started: str
+    seconds: float
+    status: int | None
+    outcome: str
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RemoteModel(Model):
+    """Base of API backends: one request per call, async, retried by :mod:`provenance.fetch`."""
+
+    remote = True
+    default_base_url = ""
+
+    def __init__(self, name: str, *, system_prompt: str | None = None, base_url: str | None = None,
+                 api_key_env: str | None = None, prices: dict[str, float] | None = None,
+                 extra_body: dict[str, Any] | None = None, **options: Any):
+        try:
+            import httpx  # noqa: F401
+            import tenacity  # noqa: F401
+        except ImportError:
+            raise ModelError(f"{self.provider}/{name}: API models need httpx and tenacity; "
+                             f"pip install 'provenance[api]'") from None
+        transport = Transport.from_options(options)
+        super().__init__(name, system_prompt=system_prompt, **options)
+        self.transport = transport
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise SpecError(f"{self.provider}/{name}: base_url {base_url!r} is not an http(s) URL; "
+                            f"e.g. base_url = \"http://127.0.0.1:8000/v1\"")
+        self.api_key_env = api_key_env
+        if api_key_env is not None and not os.environ.get(api_key_env):
+            raise SpecError(f"{self.provider}/{name}: environment variable {api_key_env} (api_key_env) is not set; "
+                            f"export it with the API key")
+        try:
+            self.prices = Prices(**prices) if prices is not None else None
+        except TypeError:
+            raise SpecError(f"{self.provider}/{name}: prices must be a table {{input = USD per 1M tokens, "
+                            f"output = USD per 1M tokens}}") from None
+        self.extra_body = dict(extra_body or {})
+        unknown = set(self.options) - set(self.known_options)
+        if unknown:
+            raise SpecError(f"{self.provider}/{name}: unknown option(s) {', '.join(sorted(unknown))}; known: "
+                            f"base_url, api_key_env, prices, extra_body, {', '.join(self.known_options)}, "
+                            f"{', '.join(Transport.__dataclass_fields__)}")
+        self._client = None
+
+    #: provider-specific options a subclass accepts besides the common ones
+    known_options: tuple[str, ...] = ()
+
+    # -- secrets -----------------------------------------------------------------------------
+    def _api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._api_key())
+
+    # -- identity ----------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        return {"provider": self.provider, "name": self.name, "base_url": self.base_url,
+                "system_prompt": self.system_prompt, "extra_body": self.extra_body or None}
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.base_url
+
+    # -- one call ----------------------------------------------------------------------------
+    def client(self):
+        """A kept ``httpx.AsyncClient`` (created inside the running event loop)."""
+        import httpx
+
+        if self._client is None:
+            t = self.transport
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(t.timeout, connect=min(t.connect_timeout, t.timeout)),
+                limits=httpx.Limits(max_connections=t.max_concurrency, max_keepalive_connections=t.max_concurrency),
+                headers=self.headers(), follow_redirects=False)
+        return self._client
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def request_settings(self, request: Request, sampling: SamplingSettings) -> dict[str, Any]:
+        """What the evidence log records of a call's settings (no prompt text, no key)."""
+        return {"model": self.name, **sampling.model_dump(), "seed": request.seed}
+
+    async def acomplete(self, request: Request, sampling: SamplingSettings) -> tuple[Completion, dict[str, Any]]:
+        """One HTTP call. Returns the completion and what the evidence log records about the
+        call (settings sent, response id). Raises :class:`TransientError` or :class:`FatalError`."""
+        raise NotImplementedError
+
+    async def _post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST JSON; classify every failure as transient or fatal; return (status, body)."""
+        import json
+
+        import httpx
+
+        url = f"{self.base_url}{path}"
+        try:
+            resp = await self.client().post(url, json=payload)
+        except httpx.TimeoutException as e:
+            raise TransientError(f"no answer within {self.transport.timeout:g} s ({type(e).__name__})", kind="timeout") from None
+        except httpx.ConnectError as e:
+            raise TransientError(f"cannot connect to {self.base_url} ({_short(e)})", kind="connect") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            kind = "truncated" if "incomplete" in str(e).lower() or "peer closed" in str(e).lower() else "reset"
+            raise TransientError(f"connection broke off ({type(e).__name__}: {_short(e)})", kind=kind) from None
+        except httpx.TransportError as e:
+            raise TransientError(f"transport error ({type(e).__name__}: {_short(e)})", kind="transport") from None
+        status = resp.status_code
+        ctype = resp.headers.get("content-type", "")
+        text = resp.text
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        if status >= 400:
+            msg = _error_message(body, text)
+            msg = self.redact(msg)
+            retry_after = parse_retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
+            if status in TRANSIENT_STATUS:
+                raise TransientError(f"HTTP {status}{': ' + msg if msg else ''}", kind=f"http-{status}",
+                                     status=status, retry_after=retry_after)
+            raise FatalError(self._fatal_hint(status, msg), kind=f"http-{status}", status=status)
+        if not isinstance(body, dict):
+            what = "an empty body" if not text else f"a body that is not JSON ({ctype or 'no content type'}, {len(text)} bytes)"
+            raise TransientError(f"HTTP {status} with {what}; is base_url the API root (…/v1)?", kind="not-json", status=status)
+        return status, body
+
+    def _fatal_hint(self, status: int, msg: str) -> str:
+        key = f"${self.api_key_env}" if self.api_key_env else "no key (set api_key_env in the audit file)"
+        hints = {401: f"authentication failed; check the API key in {key}",
+                 403: f"access denied; check the key in {key} and its permissions for this model",
+                 404: f"not found; check the model name {self.name!r} and that base_url {self.base_url} is the API root",
+                 400: "request rejected; check the model's options (extra_body, sampling settings)",
+                 422: "request rejected; check the model's options (extra_body, sampling settings)"}
+        hint = hints.get(status, "request refused")
+        return f"HTTP {status}{' (' + msg + ')' if msg else ''}: {hint}"
+
+    # -- the synchronous interface -------------------------------------------------------------
+    def generate(self, requests: list[Request], sampling: SamplingSettings) -> list[Completion | None]:
+        """Answer ``requests`` with the same retries and concurrency bound as an audit (but
+        without a store). Raises :class:`~provenance.errors.ModelError` on a fatal error."""
+        from ..fetch import run_requests
+
+        return run_requests(self, requests, sampling)
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                asyncio.run(self.aclose())
+            except RuntimeError:
+                pass
+            self._client = None
+
+
+def _short(e: BaseException) -> str:
+    s = str(e).strip() or type(e).__name__
+    return s.splitlines()[0][:160]
+
+
+def _error_message(body: Any, text: str) -> str:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            m = err.get("message") or err.get("detail") or err.get("type")
+            if m:
+                return str(m).splitlines()[0][:200]
+        elif isinstance(err, str):
+            return err.splitlines()[0][:200]
+        if "detail" in body:
+            return str(body["detail"]).splitlines()[0][:200]
+    return text.strip().splitlines()[0][:120] if text.strip() else ""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def jittered(base: float, jitter: float) -> float:
+    return base + random.uniform(0, jitter * base)
+
+
+Callback = Callable[..., Awaitable[None]]
+__all__ = ["Attempt", "Endpoint", "FatalError", "Prices", "RemoteError", "RemoteModel", "TransientError", "Transport",
+           "parse_retry_after", "redact", "now_iso", "ModelError"]
