@@ -169,7 +169,7 @@ def tool_info() -> dict[str, Any]:
 
 
 def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collect_missing: bool = True,
-              limits=None) -> dict:
+              limits=None, analyse: bool = True) -> dict:
     """Collect what is missing, analyse, and write the report into ``out``. Returns the report.
     ``limits`` (:class:`provenance.fetch.Limits`) caps what API models may cost; a run that
     reaches a cap, or in which an API model fails for good, raises
@@ -191,6 +191,10 @@ def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collec
                 for m in models.values():
                     m.close()
                 _incomplete(cstats, store)
+            if not analyse:  # collect only (e.g. API answers now, the report later, offline)
+                for m in models.values():
+                    m.close()
+                return {"collection": cstats.to_dict()}
         else:
             cstats = CollectStats()
         report = build_report(spec, models, roles, strings, batteries, store, cstats.to_dict())

@@ -62,8 +62,9 @@ def main():
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @click.option("--max-cost", type=float, help="stop API calls before this run spends more USD (needs prices in the audit file)")
 @click.option("--max-requests", type=int, help="stop after this many API calls (retries included) in this run")
+@click.option("--collect-only", is_flag=True, help="only collect answers into the store; `provenance report OUT` analyses")
 def audit(audit_file, candidate, references, controls, batteries, samples, seed, n_resamples, store, out, quiet,
-          max_cost=None, max_requests=None):
+          max_cost=None, max_requests=None, collect_only=False):
     """Run an audit (from AUDIT_FILE and/or flags) and write report.{json,md,html} into OUT."""
     from .audit import load_spec_file, make_spec, resolve_paths, run_audit
 
@@ -83,7 +84,12 @@ def audit(audit_file, candidate, references, controls, batteries, samples, seed,
         from .fetch import Limits
 
         limits = Limits(max_cost=max_cost, max_requests=max_requests)
-    report = run_audit(spec, out, progress=not quiet, limits=limits)
+    report = run_audit(spec, out, progress=not quiet, limits=limits, analyse=not collect_only)
+    if collect_only:
+        c = report["collection"]
+        click.echo(f"collected {c['requests']} answers ({c['cached']} already stored); "
+                   f"run `provenance report {out}` for the report")
+        return
     _print_summary(report, Path(out))
 
 

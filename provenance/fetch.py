@@ -187,14 +187,27 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
     totals = {"wanted": 0, "stored": 0}
 
     async def one(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
-                  ph: str, r: Request, ep: Endpoint) -> None:
+                  ph: str, r: Request, ep: Endpoint) -> bool:
+        """Ask for one answer and store it. False when another audit sharing the store is
+        asking for it right now (try again later)."""
         if label in failed or budget.stopped:
-            return
+            return True
         if store.has(key, ph, r.sample):  # another audit sharing the store answered it meanwhile
             stats.cached += 1
             if advance:
                 advance(label, battery_name, 1)
-            return
+            return True
+        t = model.transport
+        if not store.claim(key, ph, r.sample, run_id, lease=t.max_attempts * (t.timeout + t.backoff_max) + 60):
+            return False
+        try:
+            await ask(label, model, battery_name, key, sampling, ph, r, ep)
+        finally:
+            store.release_claims(run_id, (key, ph, r.sample))
+        return True
+
+    async def ask(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
+                  ph: str, r: Request, ep: Endpoint) -> None:
         worst = _worst_cost(model, r, sampling)
         if not await budget.reserve(worst):
             return
@@ -258,10 +271,16 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
         sampling = battery.generation.sampling
         totals["wanted"] += len(missing)
         for r in missing:
-            tasks.append(one(label, model, battery.name, key, sampling, hashes[r.prompt_id], r, ep))
+            tasks.append((label, model, battery.name, key, sampling, hashes[r.prompt_id], r, ep))
     try:
-        await asyncio.gather(*tasks)
+        done = await asyncio.gather(*(one(*args) for args in tasks))
+        waiting = [args for args, ok in zip(tasks, done) if not ok]
+        while waiting:  # answers another audit on this store is asking for: wait, take over if it dies
+            await asyncio.sleep(0.25)
+            done = await asyncio.gather(*(one(*args) for args in waiting))
+            waiting = [args for args, ok in zip(waiting, done) if not ok]
     finally:
+        store.release_claims(run_id)
         for m in models.values():
             await m.aclose()
     stats.failed.update(failed)

@@ -74,6 +74,16 @@ CREATE TABLE IF NOT EXISTS requests (
     seconds REAL
 );
 CREATE INDEX IF NOT EXISTS requests_by_key ON requests (model_key, prompt_hash, sample);
+CREATE TABLE IF NOT EXISTS claims (
+    model_key TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    sample INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (model_key, prompt_hash, sample)
+);
 """
 REQUEST_COLUMNS = ("time", "run_id", "model_key", "endpoint", "model", "prompt_hash", "sample", "attempt", "settings",
                    "status", "outcome", "error", "response_id", "served_model", "content_hash", "tokens_in",
@@ -195,6 +205,42 @@ class Store:
         self.conn.execute(f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) VALUES "
                           f"({', '.join('?' * len(REQUEST_COLUMNS))})", values)
 
+    def claim(self, model_key: str, prompt_hash: str, sample: int, owner: str, lease: float) -> bool:
+        """Take the right to ask for one (model, prompt, sample), so that two audits sharing
+        this store do not pay for the same answer twice. False while another live process
+        holds it; a claim whose lease ran out, or whose process on this host is gone (kill -9),
+        is taken over."""
+        import os
+        import socket
+        import time
+
+        key = (model_key, prompt_hash, sample)
+        now, host, pid = time.time(), socket.gethostname(), os.getpid()
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, prompt_hash, sample) DO UPDATE "
+                "SET owner=excluded.owner, host=excluded.host, pid=excluded.pid, until=excluded.until "
+                "WHERE claims.owner=excluded.owner OR claims.until < ?", (*key, owner, host, pid, now + lease, now))
+            if cur.rowcount:
+                return True
+            row = self.conn.execute("SELECT owner, host, pid FROM claims WHERE model_key=? AND prompt_hash=? "
+                                    "AND sample=?", key).fetchone()
+            if row is None or (row[1] == host and not _alive(row[2])):
+                cur = self.conn.execute(
+                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, prompt_hash, sample) "
+                    "DO UPDATE SET owner=excluded.owner, host=excluded.host, pid=excluded.pid, until=excluded.until "
+                    "WHERE claims.owner=?", (*key, owner, host, pid, now + lease, row[0] if row else owner))
+                return bool(cur.rowcount)
+            return False
+
+    def release_claims(self, owner: str, key: tuple[str, str, int] | None = None) -> None:
+        with self.conn:
+            if key is None:
+                self.conn.execute("DELETE FROM claims WHERE owner=?", (owner,))
+            else:
+                self.conn.execute("DELETE FROM claims WHERE owner=? AND model_key=? AND prompt_hash=? AND sample=?",
+                                  (owner, *key))
+
     def has(self, model_key: str, prompt_hash: str, sample: int) -> bool:
         return self.conn.execute("SELECT 1 FROM responses WHERE model_key=? AND prompt_hash=? AND sample=?",
                                  (model_key, prompt_hash, sample)).fetchone() is not None
@@ -230,6 +276,18 @@ class Store:
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _now() -> str:

@@ -88,7 +88,7 @@ class Faults:
 
 @dataclass
 class Hit:
-    """One request as the server saw it."""
+    """One request as the server saw it (``time``: when it arrived, seconds since the epoch)."""
 
     time: float
     path: str
@@ -264,18 +264,19 @@ class LoopbackServer:
                 self.hits_file.flush()
 
     async def _route(self, req: h11.Request, body: bytes):
+        t0 = time.time()
         path = req.target.decode("latin-1").split("?")[0]
         method = req.method.decode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in req.headers}
         auth = headers.get("authorization", "")
         if self.api_key is not None and auth != f"Bearer {self.api_key}":
-            self._record(Hit(time.time(), path, None, None, 0, None, 401, bool(auth)))
+            self._record(Hit(t0, path, None, None, 0, None, 401, bool(auth)))
             return self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         if method == "GET" and path == "/v1/models":
             return self._json(200, {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "loopback"}
                                                                for n in self.models]})
         if not (method == "POST" and path == "/v1/chat/completions"):
-            self._record(Hit(time.time(), path, None, None, 0, None, 404, bool(auth)))
+            self._record(Hit(t0, path, None, None, 0, None, 404, bool(auth)))
             return 404, [(b"content-type", b"text/html")], b"<html><body><h1>404 Not Found</h1></body></html>", "normal"
         try:
             data = json.loads(body)
@@ -335,7 +336,7 @@ class LoopbackServer:
             s, h, payload, _ = self._json(200, answer)
             return s, h, payload, "truncated" if fault == "truncated" else "normal"
         finally:
-            self._record(Hit(time.time(), path, name, key, attempt, fault, status, bool(auth)))
+            self._record(Hit(t0, path, name, key, attempt, fault, status, bool(auth)))
 
     # -- answering ---------------------------------------------------------------------------
     async def _answer(self, name: str, data: dict, messages: list) -> dict:

@@ -1,0 +1,118 @@
+"""Throughput of API collection against the loopback OpenAI-compatible server.
+
+The server (``provenance.testing.server``, in its own process) answers every request after
+an injected latency of 200 ms; the client is the real audit path (``collect`` ->
+``provenance.fetch``: tenacity retries, per-endpoint semaphore, one SQLite commit and one
+evidence-log row per answer). With 32 requests in flight the bound is 32 / 0.2 s =
+160 answers/s; we report the measured rate as a fraction of it, without faults and with
+20% of attempts failing (429/500/503 with Retry-After 50 ms, resets).
+
+The server answers with ``mock/`` backends: the point is the client's concurrency, not
+model speed (a real model's own latency would just replace the injected 200 ms). Run:
+
+    .venv/bin/python benchmarks/api_throughput.py            # about a minute
+    .venv/bin/python benchmarks/api_throughput.py --quick    # fewer requests
+
+Writes ``benchmarks/results/api_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from provenance.battery import load_battery  # noqa: E402
+from provenance.collect import collect  # noqa: E402
+from provenance.models import load_model  # noqa: E402
+from provenance.store import Store  # noqa: E402
+
+
+def make_battery(folder: Path, n_prompts: int, samples: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "battery.yaml").write_text(yaml.safe_dump({
+        "name": "throughput", "version": "0.0.1", "description": "synthetic prompts for the throughput benchmark",
+        "scorer": "self_id", "prompts": "prompts.jsonl",
+        "generation": {"samples": samples, "temperature": 0.8, "top_p": 1.0, "max_new_tokens": 32}}))
+    with open(folder / "prompts.jsonl", "w") as f:
+        for i in range(n_prompts):
+            f.write(json.dumps({"id": f"tp-{i:04d}", "text": f"Question number {i}: who made you?", "language": "en"}) + "\n")
+    return folder
+
+
+def start_server(tmp: Path, latency: float, fault_rate: float) -> tuple[subprocess.Popen, str]:
+    ready = tmp / f"ready-{time.time_ns()}"
+    cmd = [sys.executable, "-m", "provenance.testing.server", "--model", "bench=mock/bench", "--latency", str(latency),
+           "--ready-file", str(ready), "--batch-window", "0.002"]
+    if fault_rate:
+        cmd += ["--fault-rate", str(fault_rate), "--fault-kinds", "429,500,503,reset", "--retry-after", "0.05"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not ready.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            raise SystemExit(f"server did not start: {proc.stderr.read().decode()[-500:]}")
+        time.sleep(0.05)
+    return proc, ready.read_text()
+
+
+def run(tmp: Path, *, latency: float, concurrency: int, n_prompts: int, samples: int, fault_rate: float) -> dict:
+    proc, base_url = start_server(tmp, latency, fault_rate)
+    try:
+        battery = load_battery(make_battery(tmp / f"battery-{n_prompts}-{samples}", n_prompts, samples))
+        model = load_model("openai/bench", base_url=base_url, max_concurrency=concurrency, backoff_initial=0.05,
+                           backoff_max=1.0, timeout=10.0)
+        store_path = tmp / f"store-{time.time_ns()}.sqlite"
+        with Store(store_path) as store:
+            t0 = time.perf_counter()
+            stats = collect({"bench": model}, [battery], store, seed=0, progress=False)
+            seconds = time.perf_counter() - t0
+            n = store.count()
+            log = store.request_log()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bound = concurrency / latency
+    rate = n / seconds
+    return {"latency_s": latency, "concurrency": concurrency, "fault_rate": fault_rate, "answers": n,
+            "http_calls": len(log), "retries": stats.retries, "seconds": round(seconds, 3),
+            "answers_per_s": round(rate, 2), "bound_per_s": round(bound, 2),
+            "fraction_of_bound": round(rate / bound, 4), "peak_in_flight": stats.peak_in_flight,
+            "failed": stats.failed}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "api_throughput.json"))
+    a = ap.parse_args()
+    n_prompts = 200 if a.quick else 480
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for fault_rate in (0.0, 0.2):
+            r = run(tmp, latency=0.2, concurrency=32, n_prompts=n_prompts, samples=4, fault_rate=fault_rate)
+            print(json.dumps(r))
+            results.append(r)
+    doc = {"benchmark": "api_throughput", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+           "description": "answers/s collected by the audit path from the loopback server with 200 ms injected "
+                          "latency and 32 concurrent requests; bound = concurrency / latency",
+           "results": results}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
