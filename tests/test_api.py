@@ -66,8 +66,7 @@ def test_identity_excludes_transport_and_key(monkeypatch):
 
 def test_audit_over_http_stores_answers_logprobs_ids_and_evidence_log(server, battery, tmp_path):
     spec = make_spec(api_audit(server.base_url, battery, options={"prices": {"input": 1.0, "output": 2.0}}))
-    report = run_audit(spec, tmp_path / "out", progress=False)
-    assert report["results"]
+    run_audit(spec, tmp_path / "out", progress=False, analyse=False)
     with Store(tmp_path / "out" / "store.sqlite") as st:
         rows = st.conn.execute("SELECT model_key, prompt_hash, sample, seed, text, content_hash, tokens_in, tokens_out, meta "
                                "FROM responses").fetchall()
@@ -88,7 +87,7 @@ def test_audit_over_http_stores_answers_logprobs_ids_and_evidence_log(server, ba
         assert e["endpoint"] == server.base_url and e["cost"] == pytest.approx((row[6] * 1 + row[7] * 2) / 1e6)
     # each request reached the server once, with its seed; a second run asks nothing
     assert set(server.attempts().values()) == {1} and len(server.hits) == len(rows)
-    run_audit(spec, tmp_path / "out", progress=False)
+    run_audit(spec, tmp_path / "out", progress=False, analyse=False)
     assert len(server.hits) == len(rows)
 
 
@@ -107,17 +106,18 @@ def test_same_answers_over_http_as_local_for_the_same_seed():
     assert all(len(c.meta["logprobs"]) > 0 for c in over_http)
 
 
-def test_mixed_faults_every_answer_once_and_retries_only_for_faults(battery, tmp_path):
+def test_mixed_faults_every_answer_once_and_retries_only_for_faults(tmp_path):
     """20% of HTTP attempts fail, of every kind the server injects; the audit completes, every
     answer is stored once, and each request reached the server exactly 1 + (its faults) times."""
+    battery = small_battery(tmp_path / "battery", n_prompts=12, samples=3)
     faults = Faults(rate=0.2, retry_after=0.02, slow_seconds=1.5, seed=3, cycle=True)
     with LoopbackServer(MOCKS, faults=faults) as srv:
         spec = make_spec(api_audit(srv.base_url, battery, options={"timeout": 0.75, "max_concurrency": 16}))
-        run_audit(spec, tmp_path / "out", progress=False)
+        run_audit(spec, tmp_path / "out", progress=False, analyse=False)
         attempts, injected = srv.attempts(), srv.injected()
         kinds = Counter(h.fault for h in srv.hits if h.fault)
     rows = _rows(tmp_path / "out" / "store.sqlite")
-    assert len(rows) == len(set(r[:3] for r in rows)) == 3 * 8 * 3
+    assert len(rows) == len(set(r[:3] for r in rows)) == 3 * 12 * 3
     assert len(attempts) == len(rows)
     assert all(attempts[k] == 1 + injected[k] for k in attempts), "a request was asked more often than its faults require"
     assert set(kinds) == set(FAULT_KINDS), kinds
@@ -126,6 +126,9 @@ def test_mixed_faults_every_answer_once_and_retries_only_for_faults(battery, tmp
         log = st.request_log()
     assert sum(e["outcome"] == "ok" for e in log) == len(rows)
     assert sum(e["outcome"].startswith("retry:") for e in log) == sum(injected.values())
+    print(f"\n20% faults: {len(rows)} answers stored once each, {sum(attempts.values())} requests at the server, "
+          f"{sum(injected.values())} faults injected ({dict(kinds)}), at most {max(attempts.values())} attempts "
+          f"for one request")
 
 
 def test_retry_after_is_honoured_for_the_whole_endpoint(battery):
@@ -143,7 +146,7 @@ def test_cost_cap_stops_cleanly_and_resumes_without_asking_twice(server, battery
     spec = make_spec(api_audit(server.base_url, battery, options={"prices": prices, "max_concurrency": 4}))
     cap = 0.5
     with pytest.raises(CollectionIncomplete) as e:
-        run_audit(spec, tmp_path / "out", progress=False, limits=Limits(max_cost=cap))
+        run_audit(spec, tmp_path / "out", progress=False, limits=Limits(max_cost=cap), analyse=False)
     assert e.value.at_cap and "stopped at --max-cost 0.5 USD" in str(e.value) and "to resume" in str(e.value)
     with Store(tmp_path / "out" / "store.sqlite") as st:
         spent = st.conn.execute("SELECT sum(cost) FROM requests").fetchone()[0]
@@ -151,7 +154,7 @@ def test_cost_cap_stops_cleanly_and_resumes_without_asking_twice(server, battery
     # never over the cap: each call's worst case is reserved before it is sent
     assert 0 < spent <= cap and 0 < n < 72
     assert len(server.hits) == n  # nothing asked that was not stored
-    run_audit(spec, tmp_path / "out", progress=False)
+    run_audit(spec, tmp_path / "out", progress=False, analyse=False)
     assert _rows(tmp_path / "out" / "store.sqlite").__len__() == 72
     assert set(server.attempts().values()) == {1}
 
@@ -159,7 +162,7 @@ def test_cost_cap_stops_cleanly_and_resumes_without_asking_twice(server, battery
 def test_request_cap(server, battery, tmp_path):
     spec = make_spec(api_audit(server.base_url, battery))
     with pytest.raises(CollectionIncomplete, match="stopped at --max-requests 10"):
-        run_audit(spec, tmp_path / "out", progress=False, limits=Limits(max_requests=10))
+        run_audit(spec, tmp_path / "out", progress=False, limits=Limits(max_requests=10), analyse=False)
     assert len(server.hits) == 10 and len(_rows(tmp_path / "out" / "store.sqlite")) == 10
 
 

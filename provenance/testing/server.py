@@ -295,6 +295,8 @@ class LoopbackServer:
             if fault:
                 self._n_injected += 1
                 self._injected[key] += 1
+        hit = Hit(t0, path, name, key, attempt, fault, None, bool(auth))
+        self._record(hit)  # on arrival; its status is filled in when the answer is made
         status = None
         try:
             if name not in self.models:
@@ -336,7 +338,7 @@ class LoopbackServer:
             s, h, payload, _ = self._json(200, answer)
             return s, h, payload, "truncated" if fault == "truncated" else "normal"
         finally:
-            self._record(Hit(t0, path, name, key, attempt, fault, status, bool(auth)))
+            hit.status = status
 
     # -- answering ---------------------------------------------------------------------------
     async def _answer(self, name: str, data: dict, messages: list) -> dict:
