@@ -1,43 +1,88 @@
 """score + stats: from stored responses to per-prompt pair scores and estimates.
 
 For each battery the scorer turns every stored response into a feature; per prompt it then
-scores model pairs: candidate vs reference s(C, R), each control vs the reference s(K, R), and
-the reference against its own fresh samples (the ceiling). The excess of the candidate over
-the reference-side baseline b(R) = mean_K s(K, R) is estimated paired over prompts, with a
-cluster bootstrap over prompts. Each control is also scored as if it were the candidate
-(leave-one-out baseline), which shows what "no relation" looks like on the same prompts.
+scores model pairs (the mean pair score over all cross pairs of samples), and a model against
+its own fresh samples (its ceiling). These per-prompt scores form a
+:class:`provenance.stats.excess.ScoreTable`, from which
+:func:`provenance.stats.excess.audit_statistics` computes similarity, both baselines, the
+excess, ceiling and normalised score, the combination across batteries and the permutation
+tests, all in one set of cluster-bootstrap replicates over prompts. Each control is also
+scored as if it were the candidate (leave-one-out), which shows what "no relation" looks like
+on the same prompts.
 
 Nothing here calls a model: it all runs from the store.
 """
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import stats
 from .scorers import get_scorer
+from .stats.excess import BASELINES, DEFAULT_BASELINE, AuditStatistics, ScoreTable, audit_statistics
 from .store import Store, StoredResponse
 
 if TYPE_CHECKING:
     from .battery import Battery
     from .models.base import Model
 
-BASELINE_DESCRIPTION = "reference side: b(R) = mean over controls K of s(K, R), on the same prompts"
+BASELINE_DESCRIPTION = BASELINES[DEFAULT_BASELINE]
 EVIDENCE_PROMPTS = 3
 
 
 @dataclass
 class BatteryData:
-    """Features of every model's responses to one battery, on the prompts all models answered."""
+    """Features of every model's responses to one battery, on the prompts any model answered.
+
+    A model that did not answer a prompt has no samples there (an empty list): its scores on
+    that prompt are missing (NaN), and the estimates use the prompts where they are present.
+    """
 
     battery: "Battery"
     prompt_ids: list[str]
     features: dict[str, list[list[Any]]]  # label -> per prompt -> per sample
     responses: dict[str, list[list[StoredResponse]]]  # label -> per prompt -> per sample
     excluded: dict[str, int] = field(default_factory=dict)  # label -> empty responses left out
+    _table: ScoreTable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_complete(self) -> int:
+        """Prompts that every model answered at least once."""
+        return sum(all(self.features[m][i] for m in self.features) for i in range(len(self.prompt_ids)))
+
+    def answered(self, label: str) -> int:
+        """Prompts that model ``label`` answered at least once."""
+        return sum(1 for f in self.features[label] if f)
+
+    def prompt_keys(self) -> list[str]:
+        """Resampling keys: a hash of the prompt text, so batteries asking the same prompt
+        (e.g. two scorers over one transcripts file) draw it together."""
+        by_id = {p.id: p for p in self.battery.prompts}
+        return [hashlib.sha256(by_id[pid].text.encode("utf-8")).hexdigest()[:24] for pid in self.prompt_ids]
+
+    def table(self) -> ScoreTable:
+        """The per-prompt pair scores of this battery (computed on demand, cached)."""
+        if self._table is None:
+            scorer = get_scorer(self.battery.scorer)
+            prepared: dict[str, list[list[Any]]] = {}
+
+            def prep(label):
+                if label not in prepared:
+                    prepared[label] = [[scorer.prepare(f) for f in feats] for feats in self.features[label]]
+                return prepared[label]
+
+            def pair(a, b):
+                return np.array([scorer.similarity(x, y) for x, y in zip(prep(a), prep(b))], dtype=float)
+
+            def self_pair(a):
+                return np.array([scorer.self_similarity(x) for x in prep(a)], dtype=float)
+
+            self._table = ScoreTable(self.battery.name, self.prompt_keys(), pair=pair, self_pair=self_pair)
+        return self._table
 
 
 def load_battery_data(battery: "Battery", models: dict[str, "Model"], store: Store, *,
@@ -59,77 +104,55 @@ def load_battery_data(battery: "Battery", models: dict[str, "Model"], store: Sto
                 continue
             grouped.setdefault(hashes[r.prompt_hash], []).append(r)
         per_model[label] = grouped
-    shared = [p.id for p in battery.prompts if all(p.id in per_model[m] for m in models)]
-    features = {m: [[scorer.features(r.text, by_id[pid]) for r in per_model[m][pid]] for pid in shared] for m in models}
-    responses = {m: [per_model[m][pid] for pid in shared] for m in models}
-    return BatteryData(battery, shared, features, responses, excluded)
+    answered = [p.id for p in battery.prompts if any(p.id in per_model[m] for m in models)]
+    features = {m: [[scorer.features(r.text, by_id[pid]) for r in per_model[m].get(pid, [])] for pid in answered]
+                for m in models}
+    responses = {m: [per_model[m].get(pid, []) for pid in answered] for m in models}
+    return BatteryData(battery, answered, features, responses, excluded)
 
 
 def pair_scores(data: BatteryData, a: str, b: str) -> np.ndarray:
     """Per-prompt similarity of models ``a`` and ``b`` (NaN where undefined)."""
-    scorer = get_scorer(data.battery.scorer)
-    return np.array([scorer.similarity(x, y) for x, y in zip(data.features[a], data.features[b])], dtype=float)
+    return data.table().s(a, b)
 
 
 def self_scores(data: BatteryData, a: str) -> np.ndarray:
-    scorer = get_scorer(data.battery.scorer)
-    return np.array([scorer.self_similarity(x) for x in data.features[a]], dtype=float)
+    return data.table().ceiling(a)
+
+
+def analyse(datas: list[BatteryData], candidate: str, references: list[str], controls: list[str], *,
+            confidence_level: float = 0.95, n_resamples: int = 9999, seed: int = 0,
+            baseline: str = DEFAULT_BASELINE, weights="equal") -> AuditStatistics:
+    """Every estimate of an audit across its batteries, in one set of replicates."""
+    return audit_statistics([d.table() for d in datas], candidate, references, controls, baseline=baseline,
+                            weights=weights, confidence_level=confidence_level, n_resamples=n_resamples, rng=seed)
 
 
 def analyse_battery(data: BatteryData, candidate: str, references: list[str], controls: list[str], *,
-                    confidence_level: float, n_resamples: int, seed: int) -> list[dict]:
-    """One result row per reference: similarity, baseline, excess, ceiling, control rows."""
-    opts = dict(confidence_level=confidence_level, n_resamples=n_resamples)
-    rows = []
-    for ref in references:
-        s_cr = pair_scores(data, candidate, ref)
-        s_kr = {k: pair_scores(data, k, ref) for k in controls}
-        row: dict[str, Any] = {
-            "battery": data.battery.name,
-            "reference": ref,
-            "n_prompts": int(np.sum(~np.isnan(s_cr))),
-            "similarity": stats.bootstrap_mean(s_cr, rng=seed, **opts).to_dict(),
-            "baseline": None,
-            "excess": None,
-            "ceiling": None,
-            "controls": [],
-        }
-        ceiling = self_scores(data, ref)
-        if np.sum(~np.isnan(ceiling)) >= 2:
-            row["ceiling"] = stats.bootstrap_mean(ceiling, rng=seed, **opts).to_dict()
-        if controls:
-            base = np.column_stack([s_kr[k] for k in controls])
-            row["baseline"] = stats.bootstrap_mean(np.nanmean(base, axis=1) if base.size else base, rng=seed,
-                                                   **opts).to_dict()
-            row["excess"] = stats.paired_excess(s_cr, base, rng=seed, **opts).to_dict()
-        for k in controls:
-            others = [o for o in controls if o != k]
-            entry = {"control": k, "similarity": stats.bootstrap_mean(s_kr[k], rng=seed, **opts).to_dict(),
-                     "excess": None}
-            if others:
-                entry["excess"] = stats.paired_excess(s_kr[k], np.column_stack([s_kr[o] for o in others]),
-                                                      rng=seed, **opts).to_dict()
-            row["controls"].append(entry)
-        rows.append(row)
-    return rows
+                    confidence_level: float, n_resamples: int, seed: int,
+                    baseline: str = DEFAULT_BASELINE) -> list[dict]:
+    """One result row (report.json shape) per reference, for one battery on its own."""
+    st = analyse([data], candidate, references, controls, confidence_level=confidence_level,
+                 n_resamples=n_resamples, seed=seed, baseline=baseline)
+    return [r.to_dict() for r in st.results]
 
 
 def evidence(data: BatteryData, candidate: str, references: list[str], controls: list[str],
-             roles: dict[str, str], *, top: int = EVIDENCE_PROMPTS) -> list[dict]:
+             roles: dict[str, str], *, top: int = EVIDENCE_PROMPTS, baseline: str = DEFAULT_BASELINE) -> list[dict]:
     """The verbatim responses behind the prompts where the candidate is closest to each
-    reference beyond the controls."""
+    reference beyond the controls (the per-prompt excess over the leading baseline)."""
     scorer = get_scorer(data.battery.scorer)
+    table = data.table()
     by_id = {p.id: p for p in data.battery.prompts}
     out = []
     for ref in references:
-        s_cr = pair_scores(data, candidate, ref)
-        base = np.nanmean(np.column_stack([pair_scores(data, k, ref) for k in controls]), axis=1) if controls \
-            else np.zeros_like(s_cr)
+        s_cr = table.s(candidate, ref)
+        base = _baseline(table, candidate, ref, controls, baseline)
         gap = np.where(np.isnan(s_cr - base), -np.inf, s_cr - base)
         for i in np.argsort(-gap, kind="stable")[:top]:
             if not np.isfinite(gap[i]) or gap[i] <= 0:
                 break
-            shown = [candidate, ref] + controls[:1]
+            shown = [m for m in [candidate, ref] + controls[:1] if data.responses[m][i]]
             responses = []
             for label in shown:
                 r = data.responses[label][i][0]
@@ -138,6 +161,44 @@ def evidence(data: BatteryData, candidate: str, references: list[str], controls:
                                   "feature": scorer.describe(data.features[label][i][0])})
             pid = data.prompt_ids[i]
             out.append({"battery": data.battery.name, "prompt_id": pid, "prompt": by_id[pid].text,
-                        "reason": f"similarity to {ref} {s_cr[i]:.2f} against control mean {base[i]:.2f}",
+                        "reason": f"similarity to {ref} {s_cr[i]:.2f} against baseline {base[i]:.2f} "
+                                  f"({baseline} side)",
                         "responses": responses})
     return out
+
+
+def _baseline(table: ScoreTable, candidate: str, ref: str, controls: list[str], side: str) -> np.ndarray:
+    if not controls:
+        return np.zeros(table.n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        b_ref = np.nanmean(np.vstack([table.s(k, ref) for k in controls]), axis=0)
+        b_cand = np.nanmean(np.vstack([table.s(candidate, k) for k in controls]), axis=0)
+    return {"reference": b_ref, "candidate": b_cand, "both": (b_ref + b_cand) / 2}[side]
+
+
+#: why the leading baseline side and scale lead (the measurements are in benchmarks/README.md)
+BASELINE_CHOICE = ("Chosen by measurement on models of known lineage (benchmarks/README.md): the zoo's leave-one-"
+                   "control-out and dose series, and documented derived against independent pairs of MT-bench.")
+
+
+def report_sections(datas: list[BatteryData], candidate: str, references: list[str], controls: list[str], *,
+                    confidence_level: float, n_resamples: int, seed: int) -> dict[str, Any]:
+    """The statistics, results, combined and caveats entries of report.json, for an audit's
+    batteries analysed together (one set of replicates)."""
+    st = analyse(datas, candidate, references, controls, confidence_level=confidence_level,
+                 n_resamples=n_resamples, seed=seed)
+    caveats = []
+    for d in datas:
+        for label in d.features:
+            if d.answered(label) == 0:
+                caveats.append(f"Battery {d.battery.name}: {label} gave no usable response, so every estimate "
+                               f"involving it is missing (no interval).")
+    small = sorted({r.n_prompts for r in st.results if 0 < r.n_prompts < 20})
+    if small:
+        caveats.append(f"Some estimates rest on fewer than 20 prompts ({', '.join(map(str, small))}): the bootstrap "
+                       f"intervals there are widened for small samples (the 'expanded' methods), and measured "
+                       f"coverage at 10 prompts is still only close to nominal (benchmarks/README.md).")
+    statistics = {**st.describe(), "seed": seed, "baseline_choice": BASELINE_CHOICE}
+    return {"statistics": statistics, "results": [r.to_dict() for r in st.results],
+            "combined": [c.to_dict() for c in st.combined], "caveats": caveats}

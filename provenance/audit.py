@@ -220,7 +220,7 @@ def _incomplete(cstats, store: Store) -> None:
 
 def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str], strings: dict[str, str],
                  batteries: list, store: Store, collection: dict) -> dict:
-    from .analysis import BASELINE_DESCRIPTION, analyse_battery, evidence, load_battery_data
+    from .analysis import evidence, load_battery_data, report_sections
 
     candidate = next(label for label, r in roles.items() if r == "candidate")
     references = [label for label, r in roles.items() if r == "reference"]
@@ -233,16 +233,20 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
     if any(m.provider == "transcripts" for m in models.values()):
         caveats.append("Some models are transcripts collected elsewhere: their sampling settings are unknown "
                        "and may differ between models.")
+    datas = []
     for battery in batteries:
         data = load_battery_data(battery, models, store, samples=spec.samples)
-        n = len(data.prompt_ids)
+        n = data.n_complete
         if n < 30:
             caveats.append(f"Battery {battery.name}: only {n} prompts answered by every model; intervals are wide.")
         for label, k in data.excluded.items():
             caveats.append(f"Battery {battery.name}: {k} empty responses of {label} were left out.")
-        results += analyse_battery(data, candidate, references, controls, confidence_level=spec.confidence_level,
-                                   n_resamples=spec.n_resamples, seed=spec.seed)
+        datas.append(data)
         evid += evidence(data, candidate, references, controls, roles)
+    sections = report_sections(datas, candidate, references, controls, confidence_level=spec.confidence_level,
+                               n_resamples=spec.n_resamples, seed=spec.seed)
+    results = sections["results"]
+    caveats += sections["caveats"]
     return {
         "schema_version": "1",
         "kind": "audit",
@@ -259,10 +263,9 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
                        "generation": {"samples": spec.samples or b.generation.samples,
                                       "temperature": b.generation.temperature, "top_p": b.generation.top_p,
                                       "max_new_tokens": b.generation.max_new_tokens}} for b in batteries],
-        "statistics": {"confidence_level": spec.confidence_level, "n_resamples": spec.n_resamples, "seed": spec.seed,
-                       "method": "cluster bootstrap over prompts (BCa where it behaves, else percentile)",
-                       "baseline": BASELINE_DESCRIPTION},
+        "statistics": sections["statistics"],
         "results": results,
+        "combined": sections["combined"],
         "evidence": evid,
         "caveats": caveats,
         "collection": collection,

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.stats
 
 from provenance.stats import (
     ConfidenceInterval,
@@ -17,16 +16,18 @@ from provenance.stats import (
     Estimate,
     bootstrap_mean,
     paired_excess,
+    proportion_interval,
     wilson_interval,
 )
+from provenance.stats import bootstrap as bs
 
 
-def _coverage(draw, truth, n_sets=600, n_prompts=40, seed=20250601):
+def _coverage(draw, truth, n_sets=600, n_prompts=40, seed=20250601, **kw):
     """Share of n_sets synthetic audits whose 95% interval covers the true mean (SE ~0.9%)."""
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(n_sets):
-        e = bootstrap_mean(draw(rng, n_prompts), n_resamples=999, rng=rng)
+        e = bootstrap_mean(draw(rng, n_prompts), n_resamples=999, rng=rng, **kw)
         hits += e.confidence_interval.low <= truth <= e.confidence_interval.high
     return hits / n_sets
 
@@ -42,6 +43,13 @@ def test_coverage_skewed_bounded_scores():
     assert 0.92 <= cov <= 0.98, cov
 
 
+def test_small_sample_expansion_restores_coverage_at_ten_prompts():
+    draw = lambda g, n: g.binomial(5, 0.2, n) / 5  # noqa: E731
+    textbook = _coverage(draw, 0.2, n_sets=500, n_prompts=10, small_sample="none")
+    expanded = _coverage(draw, 0.2, n_sets=500, n_prompts=10)
+    assert textbook < 0.925 < expanded, (textbook, expanded)
+
+
 def test_estimate_fields_and_method():
     x = np.random.default_rng(1).normal(size=50)
     e = bootstrap_mean(x, n_resamples=999, rng=3)
@@ -49,11 +57,21 @@ def test_estimate_fields_and_method():
     assert e.confidence_interval.low < e.estimate < e.confidence_interval.high
     assert e.standard_error == pytest.approx(x.std(ddof=1) / math.sqrt(50), rel=0.15)
     assert (e.method, e.n_prompts, e.n_resamples, e.seed, e.confidence_level) == (
-        "BCa cluster bootstrap over prompts", 50, 999, 3, 0.95)
-    p = bootstrap_mean(x, n_resamples=999, rng=3, method="percentile")
+        "expanded BCa cluster bootstrap over prompts", 50, 999, 3, 0.95)
+    p = bootstrap_mean(x, n_resamples=999, rng=3, method="percentile", small_sample="none")
     assert p.method == "percentile cluster bootstrap over prompts"
     narrow = bootstrap_mean(x, n_resamples=999, rng=3, confidence_level=0.5)
     assert narrow.confidence_interval.high - narrow.confidence_interval.low < e.confidence_interval.high - e.confidence_interval.low
+
+
+def test_bca_matches_scipy_without_expansion():
+    import scipy.stats
+
+    x = np.random.default_rng(12).gamma(2.0, 1.0, 80)
+    ours = bootstrap_mean(x, n_resamples=20000, rng=1, small_sample="none", method="BCa")
+    ref = scipy.stats.bootstrap((x,), np.mean, n_resamples=20000, method="BCa", rng=np.random.default_rng(2))
+    assert ours.confidence_interval.low == pytest.approx(ref.confidence_interval.low, abs=0.02)
+    assert ours.confidence_interval.high == pytest.approx(ref.confidence_interval.high, abs=0.02)
 
 
 def test_same_seed_same_result_and_none_records_a_seed():
@@ -86,27 +104,29 @@ def test_degenerate_data_warns_and_gives_nan_interval(values, n):
 
 
 def test_auto_falls_back_to_percentile_when_bca_fails(monkeypatch):
-    real = scipy.stats.bootstrap
-
-    def bca_breaks(*args, **kwargs):
-        res = real(*args, **kwargs)
-        if kwargs.get("method") == "BCa":
-            warnings.warn("pretend BCa is unstable", scipy.stats.DegenerateDataWarning)
-        return res
-
-    monkeypatch.setattr(scipy.stats, "bootstrap", bca_breaks)
     x = np.random.default_rng(4).normal(size=30)
+    real = bs._bca
+    monkeypatch.setattr(bs, "_bca", lambda *a: bs._Fail("pretend BCa is unstable"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the fallback itself is silent
         e = bootstrap_mean(x, n_resamples=999, rng=9)
-    assert e.method == "percentile cluster bootstrap over prompts"
-    monkeypatch.setattr(scipy.stats, "bootstrap", real)
+    assert e.method == "expanded percentile cluster bootstrap over prompts"
+    monkeypatch.setattr(bs, "_bca", real)
     assert e == bootstrap_mean(x, n_resamples=999, rng=9, method="percentile")
     # Asking for BCa explicitly gives no silent substitute.
-    monkeypatch.setattr(scipy.stats, "bootstrap", bca_breaks)
-    with pytest.warns(DegenerateDataWarning):
+    monkeypatch.setattr(bs, "_bca", lambda *a: bs._Fail("pretend BCa is unstable"))
+    with pytest.warns(DegenerateDataWarning, match="pretend"):
         forced = bootstrap_mean(x, n_resamples=999, rng=9, method="BCa")
     assert math.isnan(forced.confidence_interval.low)
+
+
+def test_one_outlier_among_constants_is_not_a_narrow_interval():
+    # 29 identical prompts and one different: BCa is undefined (the estimate sits on the edge of
+    # its replicates); the percentile interval still spans the outlier's pull.
+    x = np.r_[np.zeros(29), 1.0]
+    e = bootstrap_mean(x, n_resamples=1999, rng=1)
+    assert e.method.startswith("expanded percentile")
+    assert e.confidence_interval.low == 0.0 and e.confidence_interval.high >= 1 / 30
 
 
 def test_paired_excess_is_bootstrap_of_differences():
@@ -147,17 +167,22 @@ def test_bad_options_raise():
         bootstrap_mean([1.0, 2.0], confidence_level=95)
     with pytest.raises(ValueError, match="method"):
         bootstrap_mean([1.0, 2.0], method="bca")
+    with pytest.raises(ValueError, match="small_sample"):
+        bootstrap_mean([1.0, 2.0], small_sample="t")
     with pytest.raises(TypeError, match="rng"):
         bootstrap_mean([1.0, 2.0], rng="seed")
 
 
-def test_wilson_interval():
+def test_wilson_and_clopper_pearson():
     e = wilson_interval(3, 10)
     assert e.estimate == pytest.approx(0.3)
     assert e.confidence_interval == pytest.approx((0.1078, 0.6032), abs=1e-4)
     assert (e.method, e.n_prompts, e.n_resamples, e.seed) == ("Wilson score interval", 10, 0, None)
     zero = wilson_interval(0, 20)
     assert zero.confidence_interval.low == pytest.approx(0.0, abs=1e-12) and zero.confidence_interval.high > 0.1
+    cp = proportion_interval(3, 10, method="beta")
+    assert cp.method == "Clopper-Pearson exact interval"
+    assert cp.confidence_interval == pytest.approx((0.0667, 0.6525), abs=1e-4)
     with pytest.warns(DegenerateDataWarning):
         assert math.isnan(wilson_interval(0, 0).estimate)
     with pytest.raises(ValueError):
@@ -183,3 +208,11 @@ def test_fast_enough_for_500_prompts():
     start = time.perf_counter()
     bootstrap_mean(x, n_resamples=9999, rng=0)
     assert time.perf_counter() - start < 1.0
+
+
+def test_resampler_draws_shared_prompts_together():
+    r = bs.Resampler({"a": ["p1", "p2", "p3"], "b": ["p3", "p1", "p2"], "c": ["q1", "q2"]}, 50, 1)
+    assert np.array_equal(r.counts["a"][:, [0, 1, 2]], r.counts["b"][:, [1, 2, 0]])
+    assert np.all(r.counts["a"].sum(axis=1) == 3) and np.all(r.counts["c"].sum(axis=1) == 2)
+    again = bs.Resampler({"c": ["q1", "q2"], "b": ["p3", "p1", "p2"], "a": ["p1", "p2", "p3"]}, 50, 1)
+    assert all(np.array_equal(r.counts[k], again.counts[k]) for k in "abc")
