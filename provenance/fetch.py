@@ -169,6 +169,8 @@ def collect_remote(work: list[tuple[str, RemoteModel, Any, str, list[Request]]],
     ``store``. Fills ``stats`` (a :class:`~provenance.collect.CollectStats`): requests,
     cost_usd, api_calls, retries, stopped (a sentence, or None), failed (label -> sentence)."""
     limits = limits or Limits()
+    for _, m, *_ in work:
+        m.check_ready()
     if limits.max_cost is not None:
         unpriced = [f"{m.provider}/{m.name}" for _, m, *_ in work if m.prices is None]
         if unpriced:
@@ -299,6 +301,8 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
 
 def run_requests(model: RemoteModel, requests: list[Request], sampling: SamplingSettings) -> list[Completion | None]:
     """Answer ``requests`` (no store): the synchronous ``generate`` of API models."""
+
+    model.check_ready()
 
     async def main():
         ep = Endpoint(model.endpoint_url, model.transport.max_concurrency).bind()

@@ -57,7 +57,7 @@ def test_identity_excludes_transport_and_key(monkeypatch):
     assert a.key(s) != load_model("openai/gpt-y", base_url="http://127.0.0.1:9/v1").key(s)
     assert a.request_settings(Request("p", "hi", 0, seed=42), s)["seed"] == 42
     with pytest.raises(SpecError, match="PROV_MISSING_KEY.*not set"):
-        load_model("openai/gpt-x", api_key_env="PROV_MISSING_KEY")
+        load_model("openai/gpt-x", api_key_env="PROV_MISSING_KEY").check_ready()
     with pytest.raises(SpecError, match="unknown option"):
         load_model("openai/gpt-x", temprature=0.3)
     with pytest.raises(SpecError, match="not an http"):
@@ -245,3 +245,19 @@ def test_store_from_before_the_evidence_log_gets_it_on_open(tmp_path):
     with Store(path) as st:
         st.log_request({"time": "t", "model_key": "k", "endpoint": "e", "model": "m", "outcome": "ok"})
         assert st.request_log()[0]["outcome"] == "ok"
+
+
+def test_anthropic_messages_api(battery, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROV_KEY", KEY)
+    with LoopbackServer(MOCKS, api_key=KEY) as srv:
+        m = load_model("anthropic/cand", base_url=srv.base_url, api_key_env="PROV_KEY", system_prompt="Be brief.", **FAST)
+        out = m.generate([Request("p", "Who are you?", 0, seed=5)], SamplingSettings(max_new_tokens=20))
+        assert out[0].text and out[0].meta["response_id"].startswith("msg_") and out[0].tokens_out
+        assert m.request_settings(Request("p", "x", 0, seed=5), SamplingSettings())["seed_sent"] is False
+        with pytest.raises(Exception, match="HTTP 401"):
+            monkeypatch.setenv("PROV_KEY", "sk-ant-wrong-000000000000")
+            load_model("anthropic/cand", base_url=srv.base_url, api_key_env="PROV_KEY", **FAST).generate(
+                [Request("p", "Who are you?", 0, seed=5)], SamplingSettings())
+    with pytest.raises(SpecError, match="ANTHROPIC_API_KEY"):
+        monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+        load_model("anthropic/claude-x").generate([Request("p", "hi", 0, seed=1)], SamplingSettings())

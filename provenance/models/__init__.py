@@ -18,6 +18,7 @@ PROVIDERS = {
     "transcripts": "provenance.models.transcripts:TranscriptsModel",
     "mock": "provenance.models.mock:MockModel",
     "openai": "provenance.models.openai_compat:OpenAIModel",
+    "anthropic": "provenance.models.anthropic_api:AnthropicModel",
 }
 
 __all__ = ["Completion", "Model", "Request", "SamplingSettings", "load_model", "parse_model_string",

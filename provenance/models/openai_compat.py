@@ -4,8 +4,9 @@ OpenAI itself, vLLM, llama.cpp's server, SGLang, OpenRouter, ... Options (in the
 ``options = {...}``):
 
 * ``base_url``: the API root, e.g. ``http://127.0.0.1:8000/v1`` (default OpenAI's);
-* ``api_key_env``: the name of the environment variable that holds the key. The key is sent
-  only when this is given; it is never stored, logged or printed;
+* ``api_key_env``: the name of the environment variable that holds the key (default
+  ``OPENAI_API_KEY`` for OpenAI's own API; for any other base URL a key is sent only when this
+  is given). The key is never stored, logged or printed;
 * ``prices``: ``{input = .., output = ..}`` in USD per million tokens, for cost and
   ``--max-cost``;
 * ``logprobs`` (default true): ask for token log-probabilities; an endpoint that rejects
@@ -33,6 +34,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 class OpenAIModel(RemoteModel):
     provider = "openai"
     default_base_url = OPENAI_BASE_URL
+    default_key_env = "OPENAI_API_KEY"
     known_options = ("logprobs", "top_logprobs", "max_tokens_param")
 
     def __init__(self, name: str, **kw: Any):

@@ -169,6 +169,9 @@ class RemoteModel(Model):
 
     remote = True
     default_base_url = ""
+    #: the key's variable when base_url is the provider's own API and api_key_env is not given
+    #: (a key is never sent to any other base URL unless api_key_env names it)
+    default_key_env = ""
 
     def __init__(self, name: str, *, system_prompt: str | None = None, base_url: str | None = None,
                  api_key_env: str | None = None, prices: dict[str, float] | None = None,
@@ -186,10 +189,9 @@ class RemoteModel(Model):
         if not self.base_url.startswith(("http://", "https://")):
             raise SpecError(f"{self.provider}/{name}: base_url {base_url!r} is not an http(s) URL; "
                             f"e.g. base_url = \"http://127.0.0.1:8000/v1\"")
+        if api_key_env is None and self.default_key_env and self.base_url == self.default_base_url.rstrip("/"):
+            api_key_env = self.default_key_env  # the provider's own API: its usual variable
         self.api_key_env = api_key_env
-        if api_key_env is not None and not os.environ.get(api_key_env):
-            raise SpecError(f"{self.provider}/{name}: environment variable {api_key_env} (api_key_env) is not set; "
-                            f"export it with the API key")
         try:
             self.prices = Prices(**prices) if prices is not None else None
         except TypeError:
@@ -208,6 +210,12 @@ class RemoteModel(Model):
     known_options: tuple[str, ...] = ()
 
     # -- secrets -----------------------------------------------------------------------------
+    def check_ready(self) -> None:
+        """Before the first call (not at load: re-rendering a report from the store needs no key)."""
+        if self.api_key_env is not None and not os.environ.get(self.api_key_env):
+            raise SpecError(f"{self.provider}/{self.name}: environment variable {self.api_key_env} (api_key_env) is "
+                            f"not set; export it with the API key")
+
     def _api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 

@@ -3,7 +3,8 @@
 :class:`LoopbackServer` serves any provenance model backend (the zoo's ``hf/`` models,
 ``mock/`` models) as ``POST /v1/chat/completions`` and ``GET /v1/models`` over real TCP
 (asyncio + h11, HTTP/1.1 keep-alive), batching concurrent requests to a model the way
-vLLM does (per-request seeds keep answers independent of batching). It injects faults on
+vLLM does (per-request seeds keep answers independent of batching); it also answers
+Anthropic's ``POST /v1/messages``. It injects faults on
 demand, deterministically per (request, attempt):
 
 =================  ==========================================================
@@ -268,14 +269,17 @@ class LoopbackServer:
         path = req.target.decode("latin-1").split("?")[0]
         method = req.method.decode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in req.headers}
-        auth = headers.get("authorization", "")
-        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+        auth = headers.get("authorization", "") or headers.get("x-api-key", "")
+        if self.api_key is not None and auth not in (f"Bearer {self.api_key}", self.api_key):
             self._record(Hit(t0, path, None, None, 0, None, 401, bool(auth)))
-            return self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            masked = auth.removeprefix("Bearer ")
+            masked = f": {masked[:3]}***{masked[-4:]}" if len(masked) > 8 else ""
+            return self._error(401, f"Incorrect API key provided{masked}.", "invalid_request_error", "invalid_api_key")
         if method == "GET" and path == "/v1/models":
             return self._json(200, {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "loopback"}
                                                                for n in self.models]})
-        if not (method == "POST" and path == "/v1/chat/completions"):
+        messages_api = path == "/v1/messages"  # Anthropic's native API
+        if not (method == "POST" and path in ("/v1/chat/completions", "/v1/messages")):
             self._record(Hit(t0, path, None, None, 0, None, 404, bool(auth)))
             return 404, [(b"content-type", b"text/html")], b"<html><body><h1>404 Not Found</h1></body></html>", "normal"
         try:
@@ -285,6 +289,8 @@ class LoopbackServer:
             return self._error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
         name = data.get("model")
         messages = data.get("messages")
+        if messages_api and isinstance(messages, list) and data.get("system"):
+            messages = [{"role": "system", "content": data["system"]}] + messages
         key = self.request_key(str(name), data.get("seed"), messages)
         with self._lock:
             self._attempts[key] += 1
@@ -329,11 +335,13 @@ class LoopbackServer:
                 await asyncio.sleep(self.faults.slow_seconds)
             try:
                 answer = await self._answer(name, data, messages)
+                if messages_api:
+                    answer = _as_message(answer)
             except ValueError as e:
                 status = 400
                 return self._error(400, str(e), "invalid_request_error")
             if fault == "empty-choices":
-                answer["choices"] = []
+                answer["choices" if not messages_api else "content"] = []
             status = 200
             s, h, payload, _ = self._json(200, answer)
             return s, h, payload, "truncated" if fault == "truncated" else "normal"
@@ -393,6 +401,15 @@ class LoopbackServer:
                 for j, r in zip(group, results):
                     if not j.future.done():
                         j.future.set_result(r)
+
+
+def _as_message(answer: dict) -> dict:
+    """A chat completion in the shape of Anthropic's Messages API."""
+    choice, usage = answer["choices"][0], answer["usage"]
+    return {"id": "msg_" + answer["id"].removeprefix("chatcmpl-"), "type": "message", "role": "assistant",
+            "model": answer["model"], "content": [{"type": "text", "text": choice["message"]["content"]}],
+            "stop_reason": {"length": "max_tokens"}.get(choice["finish_reason"], "end_turn"), "stop_sequence": None,
+            "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}}
 
 
 def _generate(model: Model, requests: list[Request], sampling: SamplingSettings, want_logprobs: list[bool]):
