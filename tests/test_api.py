@@ -225,8 +225,13 @@ def test_api_key_is_never_written(battery, tmp_path):
         assert all(h.authorization for h in srv.hits)
         bad = cli(["audit", str(audit_file), "--out", str(tmp_path / "out2")], env={"PROV_KEY": KEY[:-1] + "X"})
         assert bad.returncode == 2
+        capped = cli(["audit", str(audit_file), "--out", str(tmp_path / "out3"), "--max-requests", "5"],
+                     env={"PROV_KEY": KEY})
+        assert capped.returncode == 3 and capped.stderr.strip().splitlines()[-1].startswith(
+            "stopped: stopped at --max-requests 5: 5 API calls made in this run, 5 answers stored, 67 still missing; "
+            "run the same command again to resume"), capped.stderr
     assert (tmp_path / "out" / "report.html").exists()
-    _assert_no_key(tmp_path, ok.stdout + ok.stderr + bad.stdout + bad.stderr, also=[KEY[:-1] + "X"])
+    _assert_no_key(tmp_path, ok.stdout + ok.stderr + bad.stdout + bad.stderr + capped.stderr, also=[KEY[:-1] + "X"])
 
 
 def _assert_no_key(folder, output: str, also=()):
