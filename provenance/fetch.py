@@ -192,6 +192,11 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
                   ph: str, r: Request, ep: Endpoint) -> bool:
         """Ask for one answer and store it. False when another audit sharing the store is
         asking for it right now (try again later)."""
+        async with ep.admission:  # claim only what is about to be sent, so leases stay fresh
+            return await take(label, model, battery_name, key, sampling, ph, r, ep)
+
+    async def take(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
+                   ph: str, r: Request, ep: Endpoint) -> bool:
         if label in failed or budget.stopped:
             return True
         if store.has(key, ph, r.sample):  # another audit sharing the store answered it meanwhile

@@ -99,7 +99,7 @@ def test_same_answers_over_http_as_local_for_the_same_seed():
             for i, q in enumerate(["Who am I talking to?", "Pick a number from 1 to 10."]) for s in range(2)]
     sampling = SamplingSettings(temperature=0.8, max_new_tokens=16)
     with LoopbackServer({"teacher-a": local}) as srv:
-        remote = load_model("openai/teacher-a", base_url=srv.base_url, **FAST)
+        remote = load_model("openai/teacher-a", base_url=srv.base_url, **{**FAST, "timeout": 300})
         over_http = remote.generate(reqs, sampling)
     in_process = local.generate(reqs, sampling)
     assert [c.text for c in over_http] == [c.text for c in in_process]

@@ -132,6 +132,8 @@ class Endpoint:
     url: str
     max_concurrency: int
     semaphore: asyncio.Semaphore | None = None
+    #: requests taken up at once (claimed in the store, waiting to be sent or retried)
+    admission: asyncio.Semaphore | None = None
     paused_until: float = 0.0
     ever_ok: bool = False
     in_flight: int = 0
@@ -140,6 +142,7 @@ class Endpoint:
     def bind(self) -> "Endpoint":
         if self.semaphore is None:
             self.semaphore = asyncio.Semaphore(self.max_concurrency)
+            self.admission = asyncio.Semaphore(2 * self.max_concurrency)
         return self
 
     async def wait_ready(self) -> None:
