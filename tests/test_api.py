@@ -223,6 +223,9 @@ def test_api_key_is_never_written(battery, tmp_path):
         ok = cli(["audit", str(audit_file), "--out", str(tmp_path / "out")], env={"PROV_KEY": KEY})
         assert ok.returncode == 0, ok.stderr
         assert all(h.authorization for h in srv.hits)
+        n_hits = len(srv.hits)
+        offline = cli(["report", str(tmp_path / "out")])  # re-rendered from the store: no key, no call
+        assert offline.returncode == 0 and len(srv.hits) == n_hits, offline.stderr
         bad = cli(["audit", str(audit_file), "--out", str(tmp_path / "out2")], env={"PROV_KEY": KEY[:-1] + "X"})
         assert bad.returncode == 2
         capped = cli(["audit", str(audit_file), "--out", str(tmp_path / "out3"), "--max-requests", "5"],
@@ -231,7 +234,8 @@ def test_api_key_is_never_written(battery, tmp_path):
             "stopped: stopped at --max-requests 5: 5 API calls made in this run, 5 answers stored, 67 still missing; "
             "run the same command again to resume"), capped.stderr
     assert (tmp_path / "out" / "report.html").exists()
-    _assert_no_key(tmp_path, ok.stdout + ok.stderr + bad.stdout + bad.stderr + capped.stderr, also=[KEY[:-1] + "X"])
+    _assert_no_key(tmp_path, ok.stdout + ok.stderr + bad.stdout + bad.stderr + capped.stderr + offline.stdout,
+                   also=[KEY[:-1] + "X"])
 
 
 def _assert_no_key(folder, output: str, also=()):
