@@ -66,6 +66,12 @@ def start_server(tmp: Path, latency: float, fault_rate: float) -> tuple[subproce
     return proc, ready.read_text()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(tmp: Path, *, latency: float, concurrency: int, n_prompts: int, samples: int, fault_rate: float) -> dict:
     proc, base_url = start_server(tmp, latency, fault_rate)
     try:
@@ -74,9 +80,10 @@ def run(tmp: Path, *, latency: float, concurrency: int, n_prompts: int, samples:
                            backoff_max=1.0, timeout=10.0)
         store_path = tmp / f"store-{time.time_ns()}.sqlite"
         with Store(store_path) as store:
-            t0 = time.perf_counter()
+            server_cpu0, t0, cpu0 = _cpu_seconds(proc.pid), time.perf_counter(), time.process_time()
             stats = collect({"bench": model}, [battery], store, seed=0, progress=False)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            server_cpu = _cpu_seconds(proc.pid) - server_cpu0
             n = store.count()
             log = store.request_log()
     finally:
@@ -88,6 +95,8 @@ def run(tmp: Path, *, latency: float, concurrency: int, n_prompts: int, samples:
             "http_calls": len(log), "retries": stats.retries, "seconds": round(seconds, 3),
             "answers_per_s": round(rate, 2), "bound_per_s": round(bound, 2),
             "fraction_of_bound": round(rate / bound, 4), "peak_in_flight": stats.peak_in_flight,
+            "client_cpu_ms_per_answer": round(1000 * cpu / n, 3), "server_cpu_ms_per_answer": round(1000 * server_cpu / n, 3),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),
             "failed": stats.failed}
 
 

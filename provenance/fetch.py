@@ -207,17 +207,20 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
         t = model.transport
         if not store.claim(key, ph, r.sample, run_id, lease=t.max_attempts * (t.timeout + t.backoff_max) + 60):
             return False
+        stored = False
         try:
-            await ask(label, model, battery_name, key, sampling, ph, r, ep)
+            stored = await ask(label, model, battery_name, key, sampling, ph, r, ep)
         finally:
-            store.release_claims(run_id, (key, ph, r.sample))
+            if not stored:
+                store.release_claims(run_id, (key, ph, r.sample))
         return True
 
     async def ask(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
-                  ph: str, r: Request, ep: Endpoint) -> None:
+                  ph: str, r: Request, ep: Endpoint) -> bool:
+        """True once the answer is stored (and the claim on it dropped)."""
         worst = _worst_cost(model, r, sampling)
         if not await budget.reserve(worst):
-            return
+            return False
         settings = model.request_settings(r, sampling)
         base = {"run_id": run_id, "model_key": key, "endpoint": model.endpoint_url, "model": model.name,
                 "prompt_hash": ph, "sample": r.sample, "settings": settings}
@@ -234,7 +237,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
                 should_abandon=lambda: label in failed or budget.stopped is not None)
         except _Abandon:
             await budget.settle(worst, 0.0)
-            return
+            return False
         except RemoteError as e:
             await budget.settle(worst, 0.0)
             if isinstance(e, FatalError):
@@ -242,7 +245,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
             else:
                 why = f"still failing after the last attempt: {model.redact(str(e))}"
             failed.setdefault(label, f"{model.provider}/{model.name} ({label}): {why}")
-            return
+            return False
         except BaseException:
             await budget.settle(worst, 0.0)
             raise
@@ -255,7 +258,8 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
                  "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out, "cost": cost,
                  "seconds": round(completion.seconds or 0.0, 4)}
         try:
-            inserted = store.put_logged(key, (ph, r.prompt_id, r.sample, r.prompt, r.seed, completion), entry)
+            inserted = store.put_logged(key, (ph, r.prompt_id, r.sample, r.prompt, r.seed, completion), entry,
+                                        claim_owner=run_id)
         finally:
             await budget.settle(worst, actual)
         stats.requests += 1
@@ -266,6 +270,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
         totals["stored"] += inserted
         if advance:
             advance(label, battery_name, 1)
+        return True
 
     tasks = []
     models = {}

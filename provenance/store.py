@@ -185,11 +185,15 @@ class Store:
             self._insert_request(entry)
 
     def put_logged(self, model_key: str, row: tuple[str, str, int, str, int | None, Completion],
-                   entry: dict[str, Any]) -> int:
-        """Store one answer and its evidence-log entry in one transaction; 1 if inserted,
-        0 if that (model, prompt, sample) was already stored (by another process)."""
+                   entry: dict[str, Any], claim_owner: str | None = None) -> int:
+        """Store one answer and its evidence-log entry in one transaction (dropping the
+        owner's claim on it); 1 if inserted, 0 if that (model, prompt, sample) was already
+        stored (by another process)."""
         ph, pid, sample, prompt, seed, c = row
         with self.conn:
+            if claim_owner is not None:
+                self.conn.execute("DELETE FROM claims WHERE owner=? AND model_key=? AND prompt_hash=? AND sample=?",
+                                  (claim_owner, model_key, ph, sample))
             cur = self.conn.execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (model_key, ph, sample, pid, prompt, c.text, text_hash(c.text), c.finish_reason, c.tokens_in,
