@@ -23,11 +23,10 @@ import asyncio
 import contextlib
 import email.utils
 import os
-import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..errors import ModelError, SpecError
 from .base import Completion, Model, Request, SamplingSettings
@@ -105,7 +104,6 @@ class Transport:
     max_attempts: int = 8
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    jitter: float = 0.5
     max_retry_after: float = 120.0
     #: attempts allowed for refused connections while the endpoint has never answered:
     #: an unreachable base URL is reported in seconds, not minutes
@@ -152,19 +150,6 @@ class Endpoint:
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-
-
-@dataclass
-class Attempt:
-    """What one HTTP call did, for the evidence log (no key, no headers)."""
-
-    attempt: int
-    started: str
-    seconds: float
-    status: int | None
-    outcome: str
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RemoteModel(Model):
@@ -373,10 +358,5 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def jittered(base: float, jitter: float) -> float:
-    return base + random.uniform(0, jitter * base)
-
-
-Callback = Callable[..., Awaitable[None]]
-__all__ = ["Attempt", "Endpoint", "FatalError", "Prices", "RemoteError", "RemoteModel", "TransientError", "Transport",
-           "parse_retry_after", "redact", "now_iso", "ModelError"]
+__all__ = ["Endpoint", "FatalError", "Prices", "RemoteError", "RemoteModel", "TransientError", "Transport",
+           "parse_retry_after", "redact", "now_iso"]
