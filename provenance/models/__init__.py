@@ -38,7 +38,7 @@ def parse_model_string(model: str) -> tuple[str, str]:
     return provider, name
 
 
-def load_model(model: str, **options: Any) -> Model:
+def load_model(model: str, /, **options: Any) -> Model:
     """Build the backend for a model string. Loading weights is deferred until first use."""
     provider, name = parse_model_string(model)
     module, cls = PROVIDERS[provider].split(":")
