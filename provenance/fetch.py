@@ -132,8 +132,8 @@ async def call_with_retries(model: RemoteModel, endpoint: Endpoint, request: Req
         with attempt:
             if should_abandon():
                 raise _Abandon()
-            await endpoint.wait_ready()
             async with endpoint.semaphore:
+                await endpoint.wait_ready()  # a Retry-After pauses every call to this endpoint
                 if should_abandon() or (budget is not None and not budget.take_call()):
                     raise _Abandon()
                 n += 1
