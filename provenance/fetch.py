@@ -251,7 +251,10 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
             raise
         stats.api_calls += 1
         stats.retries += attempts - 1
-        cost = model.prices.cost(completion.tokens_in, completion.tokens_out) if model.prices else None
+        cost = None
+        if model.prices is not None:  # no usage in the answer: count the worst case, so caps still hold
+            known = completion.tokens_in is not None and completion.tokens_out is not None
+            cost = model.prices.cost(completion.tokens_in, completion.tokens_out) if known else worst
         actual = cost or 0.0
         entry = {**base, "time": info.get("time") or now_iso(), "attempt": attempts, "status": 200, "outcome": "ok",
                  "response_id": info.get("response_id"), "served_model": info.get("served_model"),
