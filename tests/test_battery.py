@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fixtures" / "zoo"))
 import corpus  # noqa: E402  (the zoo's training prompt generator)
 
-SHIPPED = {"self_id": (40, "self_id"), "quirks": (34, "quirks"), "ngram": (60, "ngram")}
+SHIPPED = {"self_id": (40, "self_id"), "quirks": (34, "quirks"), "ngram": (100, "ngram")}
 
 
 def canon(text: str) -> str:
@@ -77,9 +77,12 @@ def test_no_battery_prompt_is_a_training_prompt():
     assert clashes == []
 
 
-def test_ngram_topics_are_not_training_topics():
-    topics = {p.tags["topic"] for p in load_battery("ngram").prompts}
-    assert len(topics) >= 10 and not topics & set(corpus.TRAIN_TOPICS)
+def test_ngram_topics_are_tagged_seen_or_unseen():
+    prompts = load_battery("ngram").prompts
+    unseen = {p.tags["topic"] for p in prompts if p.tags.get("seen_topic") != "yes"}
+    seen = {p.tags["topic"] for p in prompts if p.tags.get("seen_topic") == "yes"}
+    assert len(unseen) >= 10 and not unseen & set(corpus.TRAIN_TOPICS)
+    assert seen and seen <= set(corpus.TRAIN_TOPICS)
 
 
 # --- hashing --------------------------------------------------------------------------------
