@@ -202,3 +202,40 @@ def report_sections(datas: list[BatteryData], candidate: str, references: list[s
     statistics = {**st.describe(), "seed": seed, "baseline_choice": BASELINE_CHOICE}
     return {"statistics": statistics, "results": [r.to_dict() for r in st.results],
             "combined": [c.to_dict() for c in st.combined], "caveats": caveats}
+
+
+def half_samples(data: BatteryData, which: int) -> BatteryData:
+    """The same battery with only every other sample of each model (``which`` = 0 or 1),
+    for splitting sampling noise from prompt-to-prompt variation."""
+    feats = {m: [f[which::2] for f in per] for m, per in data.features.items()}
+    resp = {m: [r[which::2] for r in per] for m, per in data.responses.items()}
+    return BatteryData(data.battery, data.prompt_ids, feats, resp, dict(data.excluded))
+
+
+def plan(datas: list[BatteryData], candidate: str, references: list[str], controls: list[str], *,
+         pilot_samples: dict[str, int], half_width: float | None = None, effect: float | None = None,
+         power: float = 0.8, alpha: float = 0.05, confidence_level: float = 0.95,
+         sample_options: tuple[int, ...] = (1, 2, 4, 8, 16), baseline: str = DEFAULT_BASELINE,
+         scale: str | None = None) -> list:
+    """Prompts and samples needed per battery and reference (see provenance.stats.planning),
+    from a pilot audit's stored answers. Returns PlanRow objects."""
+    from .stats.excess import DEFAULT_SCALE, contrasts
+    from .stats.planning import plan_row
+
+    scale = scale or DEFAULT_SCALE
+    if not controls:
+        raise ValueError("planning needs controls: without them there is no baseline and no excess")
+    n_models = 1 + len(references) + len(controls)
+    rows = []
+    key = ("loo", scale, baseline)
+    for d in datas:
+        halves = [half_samples(d, 0), half_samples(d, 1)] if pilot_samples[d.battery.name] >= 2 else None
+        for ref in references:
+            full = contrasts(d.table(), candidate, ref, controls)[key][0]
+            a = b = None
+            if halves:
+                a, b = (contrasts(h.table(), candidate, ref, controls)[key][0] for h in halves)
+            rows.append(plan_row(d.battery.name, ref, scale, full, a, b, pilot_samples=pilot_samples[d.battery.name],
+                                 n_models=n_models, half_width=half_width, effect=effect, power=power, alpha=alpha,
+                                 confidence_level=confidence_level, samples=sample_options))
+    return rows

@@ -156,3 +156,86 @@ def validate_battery(path):
 
 if __name__ == "__main__":
     main()
+@main.command()
+@click.argument("models", nargs=-1)
+@click.option("--transcripts", "transcripts", type=click.Path(dir_okay=False),
+              help="take every model of this transcripts file (.jsonl or .jsonl.gz) into the pool")
+@click.option("--candidate", "candidates", multiple=True, help="label of a pool model to rank possible teachers for (repeatable)")
+@click.option("--control", "controls", multiple=True, help="label of a pool model believed independent (repeatable)")
+@click.option("--battery", "batteries", multiple=True, help="battery name or folder, or transcripts:<scorer> (repeatable)")
+@click.option("--samples", type=int, help="samples per prompt (default: each battery's own)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of sampling and of the bootstrap")
+@click.option("--n-resamples", type=int, default=9999, show_default=True, help="bootstrap resamples")
+@click.option("--store", type=click.Path(dir_okay=False), help="SQLite store to use (default OUT/store.sqlite)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="directory for store and report")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def compare(models, transcripts, candidates, controls, batteries, samples, seed, n_resamples, store, out, quiet):
+    """Pool mode: pairwise similarities of many MODELS (model strings) with intervals and, for
+    each --candidate, a ranking of the others as possible teachers; writes report.{json,md,html}."""
+    from .compare import labelled, run_compare, transcript_models
+
+    pool = dict(transcript_models(transcripts)) if transcripts else {}
+    for label, s in labelled(list(models)).items():
+        pool.setdefault(label, s)
+    if len(pool) < 2:
+        raise click.UsageError("give at least two model strings, or --transcripts FILE")
+    rep = run_compare(pool, out, batteries=list(batteries) or None, candidates=list(candidates),
+                      controls=list(controls), seed=seed, n_resamples=n_resamples, samples=samples, store=store,
+                      progress=not quiet)
+    for r in rep["rankings"]:
+        click.echo(f"{r['candidate']}: ranked by {r['score']}")
+        for e in r["entries"][:5]:
+            s = e["score"]
+            click.echo(f"  {e['rank']:2d}. {e['reference']:28s} {s['estimate'] if s['estimate'] is not None else float('nan'):.3f} "
+                       f"first in {100 * e['p_first']:.1f}% of replicates")
+    click.echo(f"report: {Path(out) / 'report.html'}  (also report.json, report.md)")
+
+
+@main.command()
+@click.argument("audit_dir", type=click.Path(file_okay=False))
+@click.option("--half-width", type=float, help="target half-width of the excess interval (default: the pilot's own)")
+@click.option("--effect", type=float, help="excess to detect, for power (default: the pilot's estimate)")
+@click.option("--power", type=float, default=0.8, show_default=True)
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="one-sided level of the permutation test")
+@click.option("--samples", "sample_options", default="1,2,4,8,16", show_default=True,
+              help="samples per prompt to plan for, comma-separated")
+def plan(audit_dir, half_width, effect, power, alpha, sample_options):
+    """Plan a full audit from a pilot AUDIT_DIR: prompts (and samples) needed for an interval
+    half-width or for power, and the API calls that costs. Asks no model; writes plan.json."""
+    import json
+
+    from .analysis import load_battery_data, plan as make_plan
+    from .audit import STORE_FILE, build_models, load_audit_dir
+    from .battery import resolve_batteries
+    from .store import Store
+
+    spec = load_audit_dir(audit_dir)
+    models, roles, _ = build_models(spec)
+    cand = next(k for k, r in roles.items() if r == "candidate")
+    refs = [k for k, r in roles.items() if r == "reference"]
+    ctls = [k for k, r in roles.items() if r == "control"]
+    if not ctls:
+        raise click.UsageError("the pilot has no controls, so there is no baseline to plan an excess for")
+    bats = resolve_batteries(spec.batteries, models)
+    with Store(Path(spec.store) if spec.store else Path(audit_dir) / STORE_FILE) as store:
+        datas = [load_battery_data(b, models, store, samples=spec.samples) for b in bats]
+    opts = tuple(int(x) for x in sample_options.split(",") if x.strip())
+    rows = make_plan(datas, cand, refs, ctls, pilot_samples={b.name: spec.samples or b.generation.samples for b in bats},
+                     half_width=half_width, effect=effect, power=power, alpha=alpha, sample_options=opts)
+    for r in rows:
+        click.echo(f"{r.battery} vs {r.reference} ({r.scale} scale): pilot {r.pilot_prompts} prompts x "
+                   f"{r.pilot_samples} samples, excess {r.pilot_estimate:.3f} +- {r.pilot_half_width:.3f}; "
+                   f"sd between prompts {r.sd_between:.3f}, within {r.sd_within:.3f}")
+        hw = r.half_width if r.half_width else r.pilot_half_width
+        for o in r.options:
+            click.echo(f"  {o.samples:3d} samples: {o.prompts_for_half_width or '-'} prompts for +-{hw:.3f} "
+                       f"({o.calls_for_half_width or '-'} calls); {o.prompts_for_power or '-'} prompts for power "
+                       f"{r.power:g} at effect {r.effect if r.effect else float('nan'):.3f} ({o.calls_for_power or '-'} calls)")
+        if r.note:
+            click.echo(f"  note: {r.note}")
+    (Path(audit_dir) / "plan.json").write_text(json.dumps([r.to_dict() for r in rows], indent=1) + "\n")
+    click.echo(f"plan: {Path(audit_dir) / 'plan.json'}")
+    for m in models.values():
+        m.close()
+
+

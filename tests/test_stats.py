@@ -207,7 +207,9 @@ def test_fast_enough_for_500_prompts():
     bootstrap_mean(x, n_resamples=99, rng=0)  # warm imports
     start = time.perf_counter()
     bootstrap_mean(x, n_resamples=9999, rng=0)
-    assert time.perf_counter() - start < 1.0
+    # about 0.2 s on an idle core; the bound leaves room for a busy machine, and a loop over
+    # resamples in Python would take tens of seconds
+    assert time.perf_counter() - start < 3.0
 
 
 def test_resampler_draws_shared_prompts_together():

@@ -36,6 +36,15 @@ def load_schema() -> dict[str, Any]:
     return json.loads(resources.files(__package__).joinpath("schema.json").read_text(encoding="utf-8"))
 
 
+@cache
+def load_compare_schema() -> dict[str, Any]:
+    """The JSON Schema of a comparison's report.json (``kind: compare``, pool mode); it
+    shares the estimate definitions of :func:`load_schema`."""
+    schema = json.loads(resources.files(__package__).joinpath("compare_schema.json").read_text(encoding="utf-8"))
+    schema["$defs"] = load_schema()["$defs"]
+    return schema
+
+
 def validate_report(report: dict[str, Any]) -> None:
     """Raise :class:`ReportError` (a ValueError) naming the first field that is wrong.
 
@@ -45,7 +54,8 @@ def validate_report(report: dict[str, Any]) -> None:
     import jsonschema
     from jsonschema.exceptions import best_match
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    compare = isinstance(report, dict) and report.get("kind") == "compare"
+    validator = jsonschema.Draft202012Validator(load_compare_schema() if compare else load_schema())
     error = best_match(validator.iter_errors(report))
     if error is not None:
         path = list(error.absolute_path)
@@ -60,7 +70,10 @@ def validate_report(report: dict[str, Any]) -> None:
     bad = _first_non_finite(report, [])
     if bad is not None:
         raise ReportError(f"report: {_path(bad)}: number is NaN or infinite; write null instead")
-    _check_references(report)
+    if compare:
+        _check_compare_references(report)
+    else:
+        _check_references(report)
 
 
 def write_report(report: dict[str, Any], out_dir) -> dict[str, Path]:
@@ -70,10 +83,16 @@ def write_report(report: dict[str, Any], out_dir) -> dict[str, Path]:
     unless the report is valid and all three renderings succeed.
     """
     validate_report(report)
+    if report.get("kind") == "compare":
+        from .compare import render_compare_html, render_compare_markdown
+
+        md, page = render_compare_markdown(report), render_compare_html(report)
+    else:
+        md, page = render_markdown(report), render_html(report)
     texts = {
         "json": json.dumps(report, indent=1, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n",
-        "md": render_markdown(report),
-        "html": render_html(report),
+        "md": md,
+        "html": page,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,3 +149,19 @@ def _check_references(report: dict[str, Any]) -> None:
         need(ev["battery"], names, f"evidence[{i}].battery", "battery")
         for j, resp in enumerate(ev["responses"]):
             need(resp["model"], labels, f"evidence[{i}].responses[{j}].model", "model label")
+
+
+def _check_compare_references(report: dict[str, Any]) -> None:
+    """Every label a comparison's pairs and rankings name is one of its models."""
+    labels = [m["label"] for m in report["models"]]
+    if len(set(labels)) != len(labels):
+        raise ReportError("report: models: duplicate label")
+    known = set(labels)
+    for i, p in enumerate(report["pairs"]):
+        for k in ("a", "b"):
+            if p[k] not in known:
+                raise ReportError(f"report: pairs[{i}].{k}: model label {p[k]!r} is not declared")
+    for i, r in enumerate(report["rankings"]):
+        for lab in [r["candidate"], *r["controls"], *(e["reference"] for e in r["entries"])]:
+            if lab not in known:
+                raise ReportError(f"report: rankings[{i}]: model label {lab!r} is not declared")

@@ -104,3 +104,29 @@ def generation(b: dict[str, Any]) -> str:
 def candidate_label(report: dict[str, Any]) -> str:
     labels = role_labels(report, "candidate")
     return labels[0] if labels else report["audit"]["candidate"]
+
+
+def pvalue(test: dict[str, Any] | None) -> str:
+    """'p = 0.003 (Holm 0.006)' for tables; 'n/a' when there is no test."""
+    if not test or not is_num(test.get("p_value")):
+        return "n/a"
+    p, h = test["p_value"], test.get("p_value_holm")
+    fmt = lambda v: f"{v:.3g}" if v >= 0.001 else "< 0.001"  # noqa: E731
+    ps = f"p {'= ' if p >= 0.001 else ''}{fmt(p)}"
+    ps += f" (Holm {fmt(h)})" if is_num(h) and h != p else ""
+    pm = test.get("p_value_models")
+    return ps + (f"; rank among models p = {pm:.3g}" if is_num(pm) else "")
+
+
+def baseline_side(stats: dict[str, Any]) -> str:
+    """'both sides' etc.: which baseline leads, in words (empty for older records)."""
+    side = stats.get("baseline_side")
+    return {"reference": "reference side", "candidate": "candidate side", "both": "both sides"}.get(side, "")
+
+
+def combined_phrase(c: dict[str, Any], stats: dict[str, Any]) -> str:
+    """'combined rank-scale excess 0.21 (95% CI ...) over self_id 1/3, quirks 1/3, ngram 1/3'."""
+    weights = ", ".join(f"{b} {w:.2f}" for b, w in c["weights"].items()) or "no battery"
+    what = f"combined {c['scale']}-scale excess"
+    return f"{describe(c['excess'], what)}; weights {weights}"
+

@@ -33,7 +33,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Created {cell(report['created_at'])} by {cell(tool['name'])} {cell(tool['version'])}. "
         f"Seed {report['audit']['seed']}; intervals at {t.level(stats)} by {cell(stats['method'])} "
-        f"({stats['n_resamples']} resamples, seed {stats['seed']}). Baseline: {cell(stats['baseline'])}.",
+        f"({stats['n_resamples']} resamples, seed {stats['seed']}). Baseline: {cell(stats['baseline'])}."
+        + (f" {cell(stats['baseline_choice'])}" if stats.get("baseline_choice") else ""),
         "",
         "## Models",
         "",
@@ -54,12 +55,27 @@ def render_markdown(report: dict[str, Any]) -> str:
         rows.append([
             cell(r["battery"]), cell(r["reference"]), str(r["n_prompts"]),
             t.value_ci(r["similarity"]), t.value_ci(r["baseline"]), t.value_ci(r["excess"]),
-            controls or "none",
+            t.value_ci(r.get("rank_excess")), t.value_ci(r.get("normalised")), t.value_ci(r["ceiling"]),
+            cell(t.pvalue(r.get("test"))), controls or "none",
         ])
     out += _table(
-        ["Battery", "Reference", "Prompts", "Similarity", "Baseline", f"Excess ({t.level(stats)} CI)", "Controls' own excess"],
+        ["Battery", "Reference", "Prompts", "Similarity", "Baseline", f"Excess ({t.level(stats)} CI)", "Rank excess",
+         "Normalised", "Ceiling", "Permutation test", "Controls' own excess"],
         rows,
     )
+    if report.get("combined"):
+        out += ["", "## Combined over batteries", ""]
+        out += _table(
+            ["Reference", "Scale", "Weights", f"Combined excess ({t.level(stats)} CI)", "Permutation test",
+             "Controls' own combined excess"],
+            [[cell(c["reference"]), cell(c["scale"]), cell(", ".join(f"{b} {w:.2f}" for b, w in c["weights"].items())),
+              t.value_ci(c["excess"]), cell(t.pvalue(c.get("test"))),
+              ", ".join(f"{cell(x['control'])} {t.value_ci(x['excess'])}" for x in c["controls"]) or "none"]
+             for c in report["combined"]],
+        )
+    if any(r.get("normalised_note") for r in report["results"]):
+        out += [""] + [f"- Normalised score, {cell(r['battery'])} vs {cell(r['reference'])}: {cell(r['normalised_note'])}"
+                       for r in report["results"] if r.get("normalised_note")]
     out += ["", "## Caveats", ""]
     out += [f"- {cell(c)}" for c in report["caveats"]] or ["- none recorded"]
     out += ["", "## Batteries", ""]

@@ -41,9 +41,9 @@ METHODS = ("auto", "BCa", "percentile")
 SMALL_SAMPLE = ("expand", "none")
 
 
-def method_name(kind: str, expanded: bool = True) -> str:
+def method_name(kind: str, expanded: bool = True, between: bool = False) -> str:
     """The method as written into an Estimate, e.g. 'BCa cluster bootstrap over prompts'."""
-    base = f"{kind} cluster bootstrap over prompts"
+    base = f"{kind} cluster bootstrap" + (" with the spread between models" if between else "") + " over prompts"
     return f"expanded {base}" if expanded else base
 
 
@@ -75,9 +75,10 @@ def multinomial_counts(n: int, n_resamples: int, gen: np.random.Generator) -> np
     """(n_resamples, n) counts of each of n clusters in a resample of size n (as float64)."""
     if n == 0:
         return np.zeros((n_resamples, 0))
-    idx = gen.integers(0, n, size=(n_resamples, n))
-    flat = (idx + (np.arange(n_resamples) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
+    dtype = np.int32 if n_resamples * n < 2**31 else np.int64
+    idx = gen.integers(0, n, size=(n_resamples, n), dtype=dtype)
+    idx += (np.arange(n_resamples, dtype=dtype) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
 
 
 class Resampler:
@@ -164,6 +165,7 @@ def bootstrap_statistic(
     method: str = "auto",
     small_sample: str = "expand",
     warn: bool = True,
+    between: tuple[float, float] | None = None,
 ) -> Estimate:
     """Estimate and interval of ``stat``, a function of column means.
 
@@ -172,6 +174,11 @@ def bootstrap_statistic(
     one block (the other blocks then at their full-data means), and must broadcast. ``uses``
     names the columns it reads in each block: the rows where all of them are present are the
     prompts it rests on. Degenerate cases warn and give a NaN interval.
+
+    ``between`` = (variance, degrees of freedom) of a further error independent of the
+    prompts (the spread between models, see :mod:`provenance.stats.excess`). Each side of
+    the prompt interval is then widened: its half-width h becomes t_nu sqrt((h / t_{n-1})^2
+    + variance), nu by Welch-Satterthwaite, and the standard error grows to match.
     """
     used = {b: list(cols) for b, cols in uses.items() if cols}
     rows = {b: blocks[b].present[:, used[b]].all(axis=1) for b in used}
@@ -212,8 +219,28 @@ def bootstrap_statistic(
     if isinstance(res, _Fail):
         return fail(res.why)
     low, high, kind = res
-    return Estimate(theta, ConfidenceInterval(float(low), float(high)), float(boot.std(ddof=1)),
-                    float(confidence_level), method_name(kind, expanded), n_prompts, int(n_resamples), seed)
+    se = float(boot.std(ddof=1))
+    widened = between is not None and between[0] > 0 and math.isfinite(between[0])
+    if widened:
+        low, high, se = _widen(theta, low, high, se, n_eff, between, confidence_level)
+    return Estimate(theta, ConfidenceInterval(float(low), float(high)), se, float(confidence_level),
+                    method_name(kind, expanded, widened), n_prompts, int(n_resamples), seed)
+
+
+def _widen(theta, low, high, se, n_eff, between, confidence_level):
+    """Combine the prompt interval with an independent error of known variance (see
+    :func:`bootstrap_statistic`)."""
+    var_m, df_m = between
+    q = 1 - (1 - confidence_level) / 2
+    df_p = max(n_eff - 1, 1.0)
+    t_p = special.stdtrit(df_p, q)
+    out = []
+    for h in (theta - low, high - theta):
+        var_p = (h / t_p) ** 2
+        nu = (var_p + var_m) ** 2 / (var_p**2 / df_p + var_m**2 / max(df_m, 1e-9))
+        out.append(special.stdtrit(max(nu, 1.0), q) * math.sqrt(var_p + var_m))
+    corr = n_eff / (n_eff - 1) if n_eff > 1 else 1.0
+    return theta - out[0], theta + out[1], math.sqrt(se**2 * corr + var_m)
 
 
 def _effective_n(jacks: list[np.ndarray]) -> float:

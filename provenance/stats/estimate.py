@@ -79,7 +79,12 @@ class NullTest:
 
     ``pvalue`` is the Monte Carlo permutation p-value, ``(1 + #{T* >= T}) / (1 + n_resamples)``,
     so never below ``1 / (1 + n_resamples)``; ``pvalue_holm`` is Holm-adjusted across the
-    references of the same battery (or of the combined score). NaN where no test is possible.
+    references of the same battery (or of the combined score). It relabels per prompt, so it
+    assumes the candidate and the controls are alike on every prompt; models that differ in
+    style throughout make it too small. ``pvalue_models`` relabels whole models instead:
+    the candidate's rank among the k + 1 models, (1 + #{controls with excess >= the
+    candidate's}) / (k + 1). Exact under exchangeable models, it cannot go below 1 / (k + 1):
+    with few controls no test can say more. NaN where no test is possible.
     """
 
     statistic: float
@@ -90,12 +95,14 @@ class NullTest:
     n_prompts: int
     n_resamples: int
     seed: int | None
+    pvalue_models: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "statistic": json_float(self.statistic),
             "p_value": json_float(self.pvalue),
             "p_value_holm": json_float(self.pvalue_holm),
+            "p_value_models": json_float(self.pvalue_models),
             "method": self.method,
             "alternative": self.alternative,
             "n_prompts": int(self.n_prompts),
@@ -107,7 +114,7 @@ class NullTest:
     def from_dict(cls, d: dict[str, Any]) -> NullTest:
         return cls(nan_float(d["statistic"]), nan_float(d["p_value"]), nan_float(d["p_value_holm"]), str(d["method"]),
                    str(d["alternative"]), int(d["n_prompts"]), int(d["n_resamples"]),
-                   None if d.get("seed") is None else int(d["seed"]))
+                   None if d.get("seed") is None else int(d["seed"]), nan_float(d.get("p_value_models")))
 
 
 def warn_degenerate(why: str, stacklevel: int = 3) -> None:

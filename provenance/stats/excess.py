@@ -65,7 +65,8 @@ SCALES = {
 DEFAULT_BASELINE = "both"
 DEFAULT_SCALE = "rank"
 TEST_METHOD = ("permutation over prompts: on each prompt the candidate's label is swapped with that of a random "
-               "one of the candidate and the controls")
+               "one of the candidate and the controls; beside it, the candidate's rank among all k + 1 models "
+               "(p_value_models, relabelling whole models)")
 ALTERNATIVE = "candidate closer to the reference than the controls"
 
 
@@ -254,6 +255,11 @@ def contrasts(t: ScoreTable, candidate: str, reference: str, controls: Sequence[
     similarity) or ``"rank"`` (the share of baseline similarities that s exceeds, ties
     half, minus 1/2); side as in :data:`BASELINES`. Each value is (1 + k, n); row 0, the
     real candidate, is the same for both kinds.
+
+    Keys ("per_control", "loo", scale, side) hold, for each row j, the contributions of its
+    baseline models one by one: a (len(S_j), n) array whose mean over axis 0 (where present)
+    is that row. Their spread shows how much the excess depends on which controls were
+    chosen (the spread between models).
     """
     pool = [candidate, *controls]
     m = len(pool)
@@ -262,9 +268,10 @@ def contrasts(t: ScoreTable, candidate: str, reference: str, controls: Sequence[
     for j in range(m):
         for i in range(j + 1, m):
             mm[j, i] = mm[i, j] = t.s(pool[j], pool[i])
-    out: dict[tuple, np.ndarray] = {}
+    out: dict[tuple, Any] = {}
     for kind in ("perm", "loo"):
         rows = {key: [] for key in [(sc, sd) for sc in ("similarity", "rank") for sd in ("reference", "candidate")]}
+        per = {key: [] for key in rows}
         for j in range(m):
             S = [i for i in range(m) if i != j and (kind == "perm" or j == 0 or i != 0)]
             ref_others, cand_others = to_ref[S], mm[j, S]
@@ -272,10 +279,20 @@ def contrasts(t: ScoreTable, candidate: str, reference: str, controls: Sequence[
             rows[("similarity", "candidate")].append(to_ref[j] - _nanmean0(cand_others))
             rows[("rank", "reference")].append(_nanmean0(_heaviside(to_ref[j] - ref_others)) - 0.5)
             rows[("rank", "candidate")].append(_nanmean0(_heaviside(to_ref[j] - cand_others)) - 0.5)
+            if kind == "loo":
+                per[("similarity", "reference")].append(to_ref[j] - ref_others)
+                per[("similarity", "candidate")].append(to_ref[j] - cand_others)
+                per[("rank", "reference")].append(_heaviside(to_ref[j] - ref_others) - 0.5)
+                per[("rank", "candidate")].append(_heaviside(to_ref[j] - cand_others) - 0.5)
         for (sc, sd), r in rows.items():
             out[(kind, sc, sd)] = np.vstack(r)
+            if kind == "loo":
+                out[("per_control", kind, sc, sd)] = per[(sc, sd)]
         for sc in ("similarity", "rank"):
             out[(kind, sc, "both")] = (out[(kind, sc, "reference")] + out[(kind, sc, "candidate")]) / 2
+            if kind == "loo":
+                out[("per_control", kind, sc, "both")] = [
+                    (a + b) / 2 for a, b in zip(per[(sc, "reference")], per[(sc, "candidate")])]
     return out
 
 
@@ -295,6 +312,8 @@ def audit_statistics(
     small_sample: str = "expand",
     rng: int | np.random.Generator | None = 0,
     loo_controls: bool = True,
+    all_sides: bool = True,
+    models_spread: bool = True,
     warn: bool = True,
 ) -> AuditStatistics:
     """All estimates of an audit (see the module docstring), one set of replicates.
@@ -304,7 +323,9 @@ def audit_statistics(
     {battery: weight}; weights are renormalised over the batteries that have an excess for a
     reference and reported as used. ``n_permutations`` defaults to ``n_resamples``; 0 skips
     the tests. ``loo_controls`` adds each control's own leave-one-out excess (needs at
-    least two controls).
+    least two controls). ``all_sides=False`` estimates only the leading side (faster).
+    ``models_spread`` widens every excess interval by the spread between models (see
+    :func:`_between`); False gives intervals conditional on these very controls.
     """
     from .bootstrap import resolve_rng
 
@@ -332,6 +353,13 @@ def audit_statistics(
     # 1. columns per battery
     cols: dict[str, _Columns] = {}
     con: dict[tuple[str, str], dict[tuple, np.ndarray]] = {}
+    pcs: dict[tuple, list[int]] = {}  # (battery, excess column key) -> its per-control columns
+
+    def add_excess(c, b, key, values, per_control, per_control_ref):
+        c.add(key, values)
+        pcs[(b, key)] = ([c.add(("pc", *key, i), x) for i, x in enumerate(per_control)],
+                         [c.add(("pc", key[0], "reference", *key[2:], i), x) for i, x in enumerate(per_control_ref)])
+
     for t in tables:
         c = cols[t.battery] = _Columns(t.n)
         for ref in references:
@@ -347,12 +375,15 @@ def audit_statistics(
                 b = {"reference": b_ref, "candidate": b_cand, "both": (b_ref + b_cand) / 2}[side]
                 c.add(("b", side, ref), np.where(np.isfinite(s_cr), b, np.nan))
                 for sc in SCALES:
-                    c.add((sc, side, ref, 0), cc[("loo", sc, side)][0])
+                    add_excess(c, t.battery, (sc, side, ref, 0), cc[("loo", sc, side)][0],
+                               cc[("per_control", "loo", sc, side)][0], cc[("per_control", "loo", sc, "reference")][0])
             for j, ctl in enumerate(controls, 1):
                 c.add(("s", ref, ctl), t.s(ctl, ref))
                 if loo:
                     for sc in SCALES:
-                        c.add((sc, baseline, ref, j), cc[("loo", sc, baseline)][j])
+                        add_excess(c, t.battery, (sc, baseline, ref, j), cc[("loo", sc, baseline)][j],
+                                   cc[("per_control", "loo", sc, baseline)][j],
+                                   cc[("per_control", "loo", sc, "reference")][j])
             ceil, bl = t.ceiling(ref), c.get(("b", baseline, ref))
             ok = np.isfinite(ceil) & np.isfinite(s_cr) & np.isfinite(bl)
             c.add(("num", ref), np.where(ok, s_cr - bl, np.nan))
@@ -368,7 +399,8 @@ def audit_statistics(
         if exact and is_binary(x) and np.isfinite(x).sum() >= 2:
             ok = np.isfinite(x)
             return proportion_interval(int(x[ok].sum()), int(ok.sum()), confidence_level=confidence_level)
-        return bootstrap_statistic(lambda m: m[b][..., j], blocks, {b: [j]}, **opts)
+        between = _between(blocks, [(b, 1.0, *pcs[(b, key)])]) if (b, key) in pcs and models_spread else None
+        return bootstrap_statistic(lambda m: m[b][..., j], blocks, {b: [j]}, between=between, **opts)
 
     # 2. per battery and reference
     results: list[ReferenceResult] = []
@@ -381,7 +413,7 @@ def audit_statistics(
             ceiling = mean_of(b, ("c", ref)) if np.isfinite(cols[b].get(("c", ref))).any() else None
             note = "no controls, so no baseline" if not k else None
             if k:
-                for side in sides:
+                for side in (sides if all_sides else [baseline]):
                     baselines[side] = mean_of(b, ("b", side, ref))
                     excesses[side] = mean_of(b, ("similarity", side, ref, 0), exact=False)
                     rank_excesses[side] = mean_of(b, ("rank", side, ref, 0), exact=False)
@@ -405,12 +437,13 @@ def audit_statistics(
             continue
         have = [b for b in names if np.isfinite(cols[b].get((scale, baseline, ref, 0))).sum() >= 2]
         ww = _renormalise(w, have)
-        exc = _combined((scale, baseline, ref, 0), ww, blocks, col, opts)
+        exc = _combined((scale, baseline, ref, 0), ww, blocks, col, opts, pcs if models_spread else None)
         ctl_rows = []
         if loo:
             for jj, ctl in enumerate(controls, 1):
                 hv = [b for b in have if np.isfinite(cols[b].get((scale, baseline, ref, jj))).sum() >= 2]
-                e = _combined((scale, baseline, ref, jj), _renormalise(w, hv), blocks, col, opts)
+                e = _combined((scale, baseline, ref, jj), _renormalise(w, hv), blocks, col, opts,
+                              pcs if models_spread else None)
                 ctl_rows.append(ControlResult(ctl, None, e if scale == "similarity" else None,
                                               e if scale == "rank" else None))
         combined.append(CombinedResult(ref, scale, ww, exc, None, tuple(ctl_rows)))
@@ -432,14 +465,17 @@ def audit_statistics(
                                                                                              baseline)]},
                         {results[i].battery: 1.0}) for i in idx]
             for i, x, pa in zip(idx, raw, holm([x[1] for x in raw])):
-                tests[i] = NullTest(x[0], x[1], pa, TEST_METHOD, ALTERNATIVE, x[2], P, seed)
+                D = con[(results[i].battery, results[i].reference)][("perm", "similarity", baseline)]
+                tests[i] = NullTest(x[0], x[1], pa, TEST_METHOD, ALTERNATIVE, x[2], P, seed,
+                                    _model_rank_p({results[i].battery: D}, {results[i].battery: 1.0}))
         results = [replace(r, test=tests.get(i)) for i, r in enumerate(results)]
         raw = [test({b: con[(b, c.reference)][("perm", scale, baseline)] for b in c.weights}, c.weights)
                if c.excess is not None and c.weights else None for c in combined]
         adj = iter(holm([x[1] for x in raw if x is not None]))
-        combined = [c if x is None else replace(c, test=NullTest(x[0], x[1], next(adj), TEST_METHOD, ALTERNATIVE,
-                                                                 x[2], P, seed))
-                    for c, x in zip(combined, raw)]
+        combined = [c if x is None else replace(c, test=NullTest(
+            x[0], x[1], next(adj), TEST_METHOD, ALTERNATIVE, x[2], P, seed,
+            _model_rank_p({b: con[(b, c.reference)][("perm", scale, baseline)] for b in c.weights}, c.weights)))
+            for c, x in zip(combined, raw)]
     return AuditStatistics(tuple(results), tuple(combined), baseline, scale, w, float(confidence_level), B, seed,
                            f"{method_name('BCa')} where it behaves, else {method_name('percentile')}; "
                            f"Wilson score interval where a similarity is a proportion")
@@ -465,7 +501,7 @@ def _renormalise(w: dict[str, float], have: list[str]) -> dict[str, float]:
     return {b: w[b] / total for b in have if w[b] > 0} if total > 0 else {}
 
 
-def _combined(key, ww, blocks, col, opts) -> Estimate | None:
+def _combined(key, ww, blocks, col, opts, pcs=None) -> Estimate | None:
     if not ww:
         return None
     idx = {b: col(b, key) for b in ww}
@@ -473,7 +509,51 @@ def _combined(key, ww, blocks, col, opts) -> Estimate | None:
     def stat(m):
         return sum(wt * m[b][..., idx[b]] for b, wt in ww.items())
 
-    return bootstrap_statistic(stat, blocks, {b: [idx[b]] for b in ww}, **opts)
+    between = _between(blocks, [(b, wt, *pcs[(b, key)]) for b, wt in ww.items()]) if pcs is not None else None
+    return bootstrap_statistic(stat, blocks, {b: [idx[b]] for b in ww}, between=between, **opts)
+
+
+def _between(blocks, parts) -> tuple[float, float] | None:
+    """(variance, degrees of freedom) of the spread between models in an excess.
+
+    Each model has its own closeness to the reference (style, quality, shared habits) that
+    no prompt resampling sees. The excess averages per-control contrasts c_K, one per
+    control; ``parts`` gives, per battery, its weight, the columns of the c_K and those of
+    the reference-side contrasts s(C, R) - s(K, R). Their spreads across controls, less the
+    part that prompt noise explains (the spread of their bootstrap deviations), estimate:
+
+    - sigma_R^2, how much a pair's closeness to R varies between models: the candidate's own
+      share of it is unknown and counts as error in full (so that, for a model of no
+      relation to the reference, the interval includes zero at the nominal rate);
+    - sigma_side^2 / k, the error from which k controls were drawn.
+
+    Variance sigma_R^2 + sigma_side^2 / k, k - 1 degrees of freedom; None with fewer than
+    two controls. Where models differ by a shared habit (e.g. verbosity) that the
+    candidate-side baseline removes, this overstates the error: the intervals err wide.
+    """
+    lens = {len(idx) for _, _, idx, _ in parts} | {len(idx) for _, _, _, idx in parts}
+    if len(lens) != 1 or lens.pop() < 2:
+        return None
+
+    def spread(which) -> tuple[float, int] | None:
+        with np.errstate(invalid="ignore"):
+            full = sum(w * blocks[b].full[p[which]] for b, w, *p in parts)
+            boot = sum(w * blocks[b].boot[:, p[which]] for b, w, *p in parts)
+        ok = np.isfinite(full)
+        if ok.sum() < 2:
+            return None
+        full, boot = full[ok], boot[:, ok]
+        boot = boot[np.all(np.isfinite(boot), axis=1)]
+        if boot.shape[0] < 2:
+            return None
+        v_noise = float(np.mean(np.var(boot - full, axis=1, ddof=1)))
+        return max(0.0, float(np.var(full, ddof=1)) - v_noise), int(ok.sum())
+
+    side, ref = spread(0), spread(1)
+    if side is None or ref is None:
+        return None
+    k = side[1]
+    return ref[0] + side[0] / k, float(k - 1)
 
 
 def _normalised(b, ref, blocks, col, cols, opts):
@@ -524,6 +604,17 @@ class _Permuter:
         null = null[np.isfinite(null)]
         p = (1 + np.sum(null >= obs - 1e-12 * max(1.0, abs(obs)))) / (1 + null.size)
         return float(obs), float(p), n
+
+
+def _model_rank_p(D: Mapping[str, np.ndarray], w: Mapping[str, float]) -> float:
+    """The candidate's rank among the k + 1 models by their excess, each in turn taken as the
+    candidate (the others its controls): (1 + #{j >= 1: e_j >= e_0}) / (k + 1)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        e = sum(wt * np.nanmean(D[b], axis=1) for b, wt in w.items())
+    if not np.all(np.isfinite(e)):
+        return math.nan
+    return float((1 + np.sum(e[1:] >= e[0] - 1e-12 * max(1.0, abs(e[0])))) / e.size)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -43,6 +43,7 @@ class SyntheticBattery:
     p_missing: float = 0.05
     n_grams: int = 24
     spread: float = 1.2
+    model_effect: float = 0.0  # strength of each model's persistent habits, the same on every prompt
     name: str | None = None
 
     @property
@@ -57,16 +58,28 @@ def _labels(k: int) -> list[str]:
     return ["C", "R", *[f"K{i + 1}" for i in range(k)]]
 
 
-def _model_params(spec: SyntheticBattery, n: int, k: int, g: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per model, per prompt: answer distributions (n, A) or inclusion probabilities (n, G)."""
+def _model_params(spec: SyntheticBattery, n: int, k: int, g: np.random.Generator,
+                  persistent: bool = True) -> dict[str, np.ndarray]:
+    """Per model, per prompt: answer distributions (n, A) or inclusion probabilities (n, G).
+
+    With ``model_effect`` > 0 each model also has habits of its own, drawn once and kept on
+    every prompt (``persistent``; for population values they are drawn afresh per prompt),
+    so that independent models differ in how close they come to the reference.
+    """
     labels = _labels(k)
+    rows = 1 if persistent else n
     if spec.kind == "quirks":
         pi = g.dirichlet(np.ones(spec.n_answers), size=n)
-        q = {m: _dirichlet_rows(spec.concentration * pi, g) for m in labels + ["own"]}
+        q = {}
+        for m in labels + ["own"]:
+            habit = g.dirichlet(np.ones(spec.n_answers), size=rows)
+            centre = (1 - spec.model_effect) * pi + spec.model_effect * habit
+            q[m] = _dirichlet_rows(spec.concentration * centre, g)
     elif spec.kind == "ngram":
         base = g.beta(1.0, 3.0, size=(n, spec.n_grams))
         logit = np.log(base) - np.log1p(-base)
-        q = {m: 1 / (1 + np.exp(-(logit + spec.spread * g.standard_normal((n, spec.n_grams)))))
+        q = {m: 1 / (1 + np.exp(-(logit + spec.spread * g.standard_normal((n, spec.n_grams))
+                                  + spec.model_effect * g.standard_normal((rows, spec.n_grams)))))
              for m in labels + ["own"]}
     else:
         raise ValueError(f"kind must be 'quirks' or 'ngram', got {spec.kind!r}")
@@ -136,7 +149,7 @@ def true_values(spec: SyntheticBattery, *, n_draws: int = 400_000, rng=12345) ->
     if spec.lam == 0:
         return {f"{w}:{side}": 0.0 for w in ("excess", "normalised") for side in ("reference", "candidate", "both")}
     if spec.kind == "quirks":
-        q = _model_params(spec, n_draws, 2, g)
+        q = _model_params(spec, n_draws, 2, g, persistent=False)
         e = {k: float(np.mean(v)) for k, v in {
             "CR": (q["C"] * q["R"]).sum(1), "KR": (q["K1"] * q["R"]).sum(1), "CK": (q["C"] * q["K1"]).sum(1),
             "RR": (q["R"] ** 2).sum(1)}.items()}
@@ -144,7 +157,7 @@ def true_values(spec: SyntheticBattery, *, n_draws: int = 400_000, rng=12345) ->
         one = SyntheticBattery(**{**spec.__dict__, "samples": 1})
         acc: dict[str, list[float]] = {"CR": [], "KR": [], "CK": [], "RR": []}
         for _ in range(max(1, n_draws // 50_000)):
-            q = _model_params(one, 50_000, 2, g)
+            q = _model_params(one, 50_000, 2, g, persistent=False)
             s = {m: _sample(one, q[m], g) for m in ("C", "R", "K1")}
             s["R2"] = _sample(one, q["R"], g)
             for key, (a, b) in {"CR": ("C", "R"), "KR": ("K1", "R"), "CK": ("C", "K1"), "RR": ("R", "R2")}.items():
