@@ -29,6 +29,7 @@ from .store import Store
 DEFAULT_BATTERIES = ["self_id", "quirks", "ngram"]
 SPEC_FILE = "audit.json"
 STORE_FILE = "store.sqlite"
+SCORES_FILE = "scores.csv"
 
 
 class ModelEntry(BaseModel):
@@ -197,10 +198,13 @@ def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collec
                 return {"collection": cstats.to_dict()}
         else:
             cstats = CollectStats()
-        report = build_report(spec, models, roles, strings, batteries, store, cstats.to_dict())
+        scores: list[dict] = []
+        report = build_report(spec, models, roles, strings, batteries, store, cstats.to_dict(), scores=scores)
     from .report import write_report
+    from .report.details import write_scores_csv
 
     write_report(report, out)
+    write_scores_csv(scores, out / SCORES_FILE)
     for m in models.values():
         m.close()
     return report
@@ -219,8 +223,11 @@ def _incomplete(cstats, store: Store) -> None:
 
 
 def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str], strings: dict[str, str],
-                 batteries: list, store: Store, collection: dict) -> dict:
+                 batteries: list, store: Store, collection: dict, scores: list | None = None) -> dict:
+    """The report dict of an audit, from the store alone. ``scores``, when given, receives
+    every per-prompt pair score (the rows of scores.csv)."""
     from .analysis import evidence, load_battery_data, report_sections
+    from .report.details import details_caveats, details_section, score_rows, usage_section
 
     candidate = next(label for label, r in roles.items() if r == "candidate")
     references = [label for label, r in roles.items() if r == "reference"]
@@ -247,6 +254,12 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
                                n_resamples=spec.n_resamples, seed=spec.seed)
     results = sections["results"]
     caveats += sections["caveats"]
+    details = details_section(datas, candidate, references, controls)
+    caveats += details_caveats(details)
+    usage = usage_section(datas, store, {label: {m.key(b.generation.sampling) for b in batteries}
+                                         for label, m in models.items()})
+    if scores is not None:
+        scores.extend(score_rows(datas, roles))
     return {
         "schema_version": "1",
         "kind": "audit",
@@ -267,6 +280,8 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
         "results": results,
         "combined": sections["combined"],
         "evidence": evid,
+        "details": details,
+        "usage": usage,
         "caveats": caveats,
         "collection": collection,
     }

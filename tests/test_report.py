@@ -83,7 +83,7 @@ def example_report() -> dict:
 
 def visible(html_text: str) -> str:
     """The page without the inlined plotly.js library (which is third-party code, not our words)."""
-    return re.sub(r"<script type=\"text/javascript\">.*?</script>", "", html_text, count=1, flags=re.S)
+    return re.sub(r"<script\b[^>]*>.*?</script>", "", html_text, count=1, flags=re.S)
 
 
 def test_example_validates_and_estimate_dicts_fit():
@@ -145,8 +145,12 @@ def test_html_escapes_untrusted_text():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "I am Teacher A &amp; friends." in page
-    # Only our own two scripts: plotly.js inline and the figure's newPlot call.
-    assert len(re.findall(r"<script\b", page)) == 2
+    # Only our own scripts: plotly.js inline and one newPlot call per figure, each with the
+    # page's nonce (the Content-Security-Policy runs no other script).
+    nonce = re.search(r"script-src &#x27;nonce-([0-9a-f]+)&#x27;", page).group(1)
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert scripts == [f'<script nonce="{nonce}">'] * (1 + page.count('class="plotly-graph-div"'))
+    assert len(scripts) >= 4
 
 
 def test_html_is_self_contained():

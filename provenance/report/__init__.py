@@ -149,6 +149,14 @@ def _check_references(report: dict[str, Any]) -> None:
         need(ev["battery"], names, f"evidence[{i}].battery", "battery")
         for j, resp in enumerate(ev["responses"]):
             need(resp["model"], labels, f"evidence[{i}].responses[{j}].model", "model label")
+    for i, d in enumerate(report.get("details", [])):
+        need(d["battery"], names, f"details[{i}].battery", "battery")
+        used = [c["model"] for c in d.get("claims", [])] + [s["reference"] for s in d.get("shared", [])]
+        used += [m for g in d.get("groups", []) for m in g["answers"]]
+        for m in used:
+            need(m, labels, f"details[{i}]", "model label")
+    for m in (report.get("usage") or {}).get("per_model", {}):
+        need(m, labels, "usage.per_model", "model label")
 
 
 def _check_compare_references(report: dict[str, Any]) -> None:

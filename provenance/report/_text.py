@@ -130,3 +130,24 @@ def combined_phrase(c: dict[str, Any], stats: dict[str, Any]) -> str:
     what = f"combined {c['scale']}-scale excess"
     return f"{describe(c['excess'], what)}; weights {weights}"
 
+
+def headline(c: dict[str, Any], candidate: str) -> str:
+    """One reference's combined excess in plain words of magnitude, with its interval, the
+    prompts it rests on and the controls' own range; never a verdict."""
+    ref, e = c["reference"], c.get("excess")
+    if not e or not is_num(e.get("estimate")):
+        return f"{ref}: the combined excess could not be estimated (too few prompts or no baseline)."
+    d = decimals(e)
+    ci = (f"{level(e)} CI {num(e['ci_low'], d)} to {num(e['ci_high'], d)}"
+          if is_num(e.get("ci_low")) and is_num(e.get("ci_high")) else "no interval")
+    head = f"{ref}: combined {c['scale']}-scale excess {num(e['estimate'], d)} ({ci}), on {plural(e['n_prompts'], 'prompt')}"
+    if c["scale"] == "rank":
+        share = 100 * (e["estimate"] + 0.5)
+        words = (f"on an average prompt, the similarity of {candidate} to {ref} exceeded {share:.0f}% of the "
+                 f"baseline similarities (50% would be no closer than the controls)")
+    else:
+        words = f"the similarity of {candidate} to {ref} exceeds the baseline by {num(e['estimate'], d)} on average"
+    ctl = [x["excess"]["estimate"] for x in c.get("controls", []) if x.get("excess") and is_num(x["excess"].get("estimate"))]
+    own = (f"; the controls' own combined excess against {ref} ranges from {num(min(ctl), d)} to {num(max(ctl), d)}"
+           if len(ctl) > 1 else f"; the control's own combined excess against {ref} is {num(ctl[0], d)}" if ctl else "")
+    return f"{head}: {words}; {position(e)}{own}."

@@ -1,19 +1,28 @@
 """report.html: one self-contained page that opens offline.
 
-plotly.js is embedded inline once; no script, style or font is fetched from the network.
-Every string from the report (model outputs above all, but also model strings, battery
-names, labels and caveats) is untrusted and goes through :func:`esc` before it reaches
-the page.
+plotly.js is embedded inline once; no script, style or font is fetched from the network, and
+a Content-Security-Policy forbids the page to connect anywhere. Every string from the report
+(model outputs above all, but also model strings, battery names, labels and caveats) is
+untrusted and goes through :func:`esc` before it reaches the page; strings that reach a
+figure are escaped in :mod:`.figures`.
+
+The page: summary in plain words (what was asked of which models, with which settings, when;
+per reference the combined excess with its interval; caveats), then per battery the forest
+plot of similarity, baseline and excess, who each model claims to be, the quirk answer
+distributions and the shared distinctive n-grams; the verbatim evidence with content hashes
+and store keys; methods and manifest (definitions, interval methods, seeds, versions and
+hashes, model identities, timings, usage and cost).
 """
 
 from __future__ import annotations
 
 import html as _html
 import json
+import re
 from typing import Any
 
 from . import _text as t
-from .figures import forest_figure
+from . import figures as F
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:70rem;margin:2rem auto;
@@ -31,7 +40,16 @@ overflow-wrap:anywhere;max-height:24rem;overflow:auto}
 .muted{color:#666}.caveats li{margin:.2rem 0}
 .response{border-left:3px solid #ccc;padding-left:.6rem;margin:.6rem 0}
 .response.candidate{border-color:#1f4e9c}.response.reference{border-color:#b5651d}
+nav{font-size:.9rem}nav a{margin-right:.8rem}
+.headline li{margin:.35rem 0}.caveats{background:#fff8e6;border:1px solid #f0d9a0;padding:.4rem 1rem}
+.share{font-variant-numeric:tabular-nums;white-space:nowrap}
+details>summary{cursor:pointer;margin:.4rem 0}
+.figure{margin:.8rem 0}
 """
+
+#: no network access at all: inline scripts and styles, images only from data: URIs
+CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+       "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
 
 
 def esc(s: Any) -> str:
@@ -54,35 +72,22 @@ def _num_cell(est) -> str:
 
 
 def _summary(report: dict[str, Any]) -> str:
-    audit, stats, tool = report["audit"], report["statistics"], report["tool"]
-    models = t.models_by_label(report)
-    cand = t.candidate_label(report)
-    refs = t.role_labels(report, "reference")
-    ctrls = t.role_labels(report, "control")
-
-    def who(label: str) -> str:
-        m = models.get(label)
-        return f"<strong>{esc(label)}</strong> (<code>{esc(m['model_string'])}</code>)" if m else f"<strong>{esc(label)}</strong>"
-
-    batteries = "; ".join(
-        f"<strong>{esc(b['name'])}</strong> v{esc(b['version'])} ({esc(t.plural(b['n_prompts'], 'prompt'))}, {esc(t.generation(b))})"
-        for b in report["batteries"]
-    ) or "none"
+    """How the numbers are made, in a few sentences, and each battery's result per reference."""
+    stats = report["statistics"]
     parts = [
-        f"<p>On {esc(report['created_at'])}, {esc(tool['name'])} {esc(tool['version'])} compared the candidate "
-        f"{who(cand)} with {'the reference' if len(refs) == 1 else 'the references'} "
-        f"{t.join([who(r) for r in refs])}"
-        + (f", using {'the control' if len(ctrls) == 1 else 'the controls'} {t.join([who(c) for c in ctrls])} as the baseline"
-           if ctrls else "")
-        + f", on {'the battery' if len(report['batteries']) == 1 else 'the batteries'} {batteries}. "
-        f"Audit seed {esc(audit['seed'])}.</p>",
         f"<p>Excess similarity is the candidate's similarity to a reference minus the baseline "
         f"({esc(stats['baseline'])}), paired by prompt. Intervals are {esc(t.level(stats))} intervals "
         f"from a {esc(stats['method'])} with {esc(stats['n_resamples'])} resamples (seed {esc(stats['seed'])}).</p>",
     ]
-    if not ctrls:
-        parts.append("<p><strong>No controls were given, so no baseline exists:</strong> only similarity is reported, "
-                     "and it cannot be compared with how close independent models come.</p>")
+    if stats.get("baseline_side"):
+        parts.append(f"<p>This report leads with the baseline from {esc(t.baseline_side(stats))}"
+                     + (f" and combines batteries on the {esc(stats['combined_scale'])}" if stats.get("combined_scale")
+                        else "")
+                     + f". {esc(stats.get('baseline_choice', ''))} The rank excess is the share of baseline "
+                     f"similarities that the candidate's similarity to the reference exceeds on a prompt (ties "
+                     f"half), minus 1/2, averaged over prompts: 0 when the candidate is like the controls. "
+                     f"Permutation p-values ({esc(stats.get('test', ''))}) stand beside the intervals; they are not a "
+                     f"verdict.</p>")
     items = []
     for r in report["results"]:
         head = f"<strong>{esc(r['battery'])}</strong>, reference <strong>{esc(r['reference'])}</strong>: "
@@ -97,8 +102,12 @@ def _summary(report: dict[str, Any]) -> str:
         ]
         if ctl:
             line += f" The controls' own excess against {esc(r['reference'])} (leave-one-out): {'; '.join(ctl)}."
+        if r.get("rank_excess") is not None:
+            line += f" {esc(t.describe(r['rank_excess'], 'Rank excess'))}."
+        if r.get("test") is not None:
+            line += f" Permutation test: {esc(t.pvalue(r['test']))}."
         items.append(f"<li>{head}{line}</li>")
-    parts.append(f"<ul>{''.join(items)}</ul>" if items else "<p>No results.</p>")
+    parts.append("<p>Per battery:</p>" + f"<ul>{''.join(items)}</ul>" if items else "<p>No results.</p>")
     return "\n".join(parts)
 
 
@@ -108,14 +117,16 @@ def _results_table(report: dict[str, Any]) -> str:
     for r in report["results"]:
         rows.append(("candidate", [esc(r["battery"]), esc(r["reference"]), f"{esc(cand)} (candidate)", esc(r["n_prompts"]),
                                    _num_cell(r["similarity"]), _num_cell(r["baseline"]), _num_cell(r["excess"]),
-                                   _num_cell(r["ceiling"])]))
+                                   _num_cell(r.get("rank_excess")), _num_cell(r["ceiling"]),
+                                   _num_cell(r.get("normalised")), esc(t.pvalue(r.get("test")))]))
         for c in r["controls"]:
             rows.append(("control", [esc(r["battery"]), esc(r["reference"]), f"{esc(c['control'])} (control)",
                                      esc(c["similarity"]["n_prompts"]), _num_cell(c["similarity"]), "—",
-                                     _num_cell(c["excess"]), "—"]))
+                                     _num_cell(c["excess"]), _num_cell(c.get("rank_excess")), "—", "—", "—"]))
     level = esc(t.level(report["statistics"]))
     table = _tag_table(
-        ["Battery", "Reference", "Model", "Prompts", f"Similarity [{level} CI]", "Baseline", "Excess", "Ceiling"], rows
+        ["Battery", "Reference", "Model", "Prompts", f"Similarity [{level} CI]", "Baseline", "Excess", "Rank excess",
+         "Ceiling", "Normalised", "Permutation test"], rows
     )
     return table + (
         '<p class="muted">Control rows: the control\'s own similarity to the reference, and its excess over a '
@@ -180,47 +191,240 @@ def _methods(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _figure(fig, div_id: str) -> str:
+    if fig is None:
+        return ""
+    return ('<div class="figure">' + fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                                                   config={"displaylogo": False, "responsive": True}) + "</div>")
+
+
+def _slug(i: int, name: str) -> str:
+    return f"b{i}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name)[:40]
+
+
+def _opening(report: dict[str, Any]) -> str:
+    """What was asked of which models, with which settings, when."""
+    audit, tool = report["audit"], report["tool"]
+    models = t.models_by_label(report)
+    cand = t.candidate_label(report)
+    refs, ctrls = t.role_labels(report, "reference"), t.role_labels(report, "control")
+
+    def who(label: str) -> str:
+        m = models.get(label)
+        return f"<strong>{esc(label)}</strong> (<code>{esc(m['model_string'])}</code>)" if m else f"<strong>{esc(label)}</strong>"
+
+    batteries = "; ".join(
+        f"<strong>{esc(b['name'])}</strong> v{esc(b['version'])} ({esc(t.plural(b['n_prompts'], 'prompt'))}, "
+        f"{esc(t.generation(b))})" for b in report["batteries"]) or "none"
+    return (
+        f"<p>On {esc(report['created_at'])}, {esc(tool['name'])} {esc(tool['version'])} asked the candidate "
+        f"{who(cand)}, {'the reference' if len(refs) == 1 else 'the references'} {t.join([who(r) for r in refs])}"
+        + (f" and {'the control' if len(ctrls) == 1 else 'the controls'} {t.join([who(c) for c in ctrls])}"
+           if ctrls else " (no controls)")
+        + f" the {'battery' if len(report['batteries']) == 1 else 'batteries'} {batteries}. "
+        f"Audit seed {esc(audit['seed'])}"
+        + (f", {esc(t.plural(audit['samples'], 'sample'))} per prompt for every battery" if audit.get("samples") else "")
+        + ".</p>"
+    )
+
+
+def _headline(report: dict[str, Any]) -> str:
+    """Per reference, the combined excess in words of magnitude (never a verdict)."""
+    stats = report["statistics"]
+    if not t.role_labels(report, "control"):
+        return ("<p><strong>No controls were given, so no baseline exists:</strong> only similarity is reported, "
+                "and it cannot be compared with how close independent models come.</p>")
+    combined = report.get("combined") or []
+    items = [f"<li>{esc(t.headline(c, t.candidate_label(report)))}"
+             + (f" Permutation test: {esc(t.pvalue(c['test']))}." if c.get("test") else "") + "</li>"
+             for c in combined]
+    if not items:
+        return ""
+    weights = ", ".join(f"{b} {w:.2f}" for b, w in (combined[0].get("weights") or {}).items())
+    return (f"<p>Combined over the batteries (weights {esc(weights)}), in {esc(t.level(stats))} intervals:</p>"
+            f'<ul class="headline">{"".join(items)}</ul>')
+
+
+def _claims_table(detail: dict[str, Any], roles: dict[str, str]) -> str:
+    from .details import NO_CLAIM
+
+    langs = detail["languages"]
+    cells: dict[str, dict[str, str]] = {}
+    for c in detail["claims"]:
+        n = c["responses"]
+        parts = [f'{esc(k)} <span class="share">{100 * v / n:.0f}% ({v}/{n})</span>'
+                 for k, v in c["counts"].items()] if n else ["no responses"]
+        cells.setdefault(c["model"], {})[c["language"]] = "<br>".join(parts)
+    rows = [(roles.get(m, ""), [f"{esc(m)} ({esc(roles.get(m, ''))})"] + [cells[m].get(lang, "—") for lang in langs])
+            for m in cells]
+    return (_tag_table(["Model"] + [f"prompts in {esc(lang)}" for lang in langs], rows)
+            + f'<p class="muted">Share of responses that claim each maker in the first person; "{esc(NO_CLAIM)}": '
+              f"none was claimed.</p>")
+
+
+def _quirk_tables(detail: dict[str, Any], order: list[str], roles: dict[str, str]) -> str:
+    out = []
+    for g in detail["groups"]:
+        models = [m for m in order if m in g["answers"]]
+        answers: list[str] = []
+        for m in models:
+            answers += [a for a in g["answers"][m] if a not in answers]
+        totals = {m: sum(g["answers"][m].values()) for m in models}
+        rows = []
+        for a in answers:
+            cells = [esc(a)]
+            for m in models:
+                k, n = g["answers"][m].get(a, 0), totals[m]
+                share = k / n if n else 0.0
+                cells.append(f'<td class="share" style="background:rgba(31,78,156,{0.55 * share:.2f})">'
+                             f"{100 * share:.0f}% ({k})</td>" if k else '<td class="share">—</td>')
+            rows.append(("", cells))
+        out.append(f"<h5>{esc(g['group'])} <span class=\"muted\">(prompts {esc(', '.join(g['prompts']))})</span></h5>"
+                   + _tag_table(["Answer"] + [f"{esc(m)} ({esc(roles.get(m, ''))})" for m in models], rows))
+    return "".join(out)
+
+
+def _ngram_table(detail: dict[str, Any]) -> str:
+    out = []
+    for s in detail["shared"]:
+        if not s["ngrams"]:
+            out.append(f"<p>No word {detail['n']}-gram is shared with {esc(s['reference'])} on a prompt without a "
+                       f"control using it too.</p>")
+            continue
+        rows = [("", [f"<code>{esc(g['ngram'])}</code>", esc(g["shared_prompts"]),
+                      esc(g["control_prompts"]) if g["control_prompts"] is not None else "n/a"]) for g in s["ngrams"]]
+        out.append(f"<h5>shared with {esc(s['reference'])}</h5>"
+                   + _tag_table([f"word {detail['n']}-gram", "prompts where candidate and reference used it and no "
+                                 "control did", "prompts where any control used it"], rows))
+    return "".join(out)
+
+
+def _battery_section(report: dict[str, Any], i: int, b: dict[str, Any]) -> str:
+    roles = {m["label"]: m["role"] for m in report["models"]}
+    order = [m["label"] for m in report["models"]]
+    slug = _slug(i, b["name"])
+    parts = [f'<section id="{slug}"><h3>{esc(b["name"])}</h3>',
+             f"<p>{esc(b['description'])} Scorer <code>{esc(b['scorer'])}</code>; {esc(t.plural(b['n_prompts'], 'prompt'))}; "
+             f"{esc(t.generation(b))}.</p>",
+             _figure(F.battery_forest_figure(report, b["name"]), f"{slug}-forest")]
+    for d in report.get("details") or []:
+        if d["battery"] != b["name"]:
+            continue
+        if d["kind"] == "self_id":
+            parts += ["<h4>Who each model claims to be</h4>", _figure(F.self_id_figure(d, roles), f"{slug}-self-id"),
+                      _claims_table(d, roles)]
+        elif d["kind"] == "quirks":
+            parts += ["<h4>Answer distributions</h4>",
+                      '<p class="muted">The kinds of question on which the candidate\'s answers match a reference\'s '
+                      "most beyond the controls' are drawn first; every kind is in the tables below.</p>",
+                      _figure(F.quirks_figure(d, report), f"{slug}-quirks"),
+                      f"<details><summary>Answer tables for all {len(d['groups'])} kinds of question</summary>"
+                      f"{_quirk_tables(d, order, roles)}</details>"]
+        elif d["kind"] == "ngram":
+            parts += [f"<h4>Top shared distinctive word {esc(d['n'])}-grams</h4>",
+                      _figure(F.ngram_figure(d), f"{slug}-ngrams"), _ngram_table(d)]
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+def _definitions(report: dict[str, Any]) -> str:
+    stats = report["statistics"]
+    items = [
+        ("similarity s(C, R)", "the battery's per-prompt score between two models' responses, averaged over all "
+         "cross pairs of their samples on the prompt, then over prompts; in [0, 1]. self_id: the share of response "
+         "pairs that claim a common maker; quirks: the rate at which two normalised answers agree; ngram: the mean "
+         "Jaccard index of word 1-, 2- and 3-gram sets."),
+        ("baseline", stats["baseline"]),
+        ("excess", "similarity minus baseline, paired by prompt (the interval resamples prompts, not samples)."),
+        ("rank excess", "per prompt, the share of baseline similarities that the candidate's similarity to the "
+         "reference exceeds (ties half), minus 1/2, averaged over prompts: 0 when the candidate is like the "
+         "controls, +1/2 when it is closer to the reference than every control on every prompt."),
+        ("ceiling c(R)", "the reference's similarity to its own fresh samples; normalised score (s - b) / (c - b), "
+         "reported only when c - b is clearly positive."),
+        ("controls' own excess", "each control treated as the candidate, with the other controls as its baseline "
+         "(leave-one-out): what no relation looks like on the same prompts."),
+        ("combined", (stats.get("combined_scale") or "") + "; weighted over batteries inside each bootstrap replicate."),
+        ("intervals", f"{stats['method']}; {t.level(stats)} level, {stats['n_resamples']} resamples, seed {stats['seed']}."),
+    ]
+    if stats.get("test"):
+        items.append(("permutation test", f"{stats['test']}. Reported beside the intervals, never as a verdict."))
+    return "<dl>" + "".join(f"<dt><strong>{esc(k)}</strong></dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
+
+
+def _usage(report: dict[str, Any]) -> str:
+    usage = report.get("usage")
+    if not usage:
+        return "<p>No usage recorded.</p>"
+    fmt = lambda v, f="{}": "n/a" if v is None else f.format(v)  # noqa: E731
+    rows = [("", [esc(m), esc(u["responses"]), esc(fmt(u["tokens_in"])), esc(fmt(u["tokens_out"])),
+                  esc(fmt(u["seconds"], "{:.1f}")), esc(u["api_calls"]), esc(fmt(u["cost"], "${:.4f}"))])
+            for m, u in usage["per_model"].items()]
+    tot = usage["total"]
+    rows.append(("", ["<strong>all</strong>", esc(tot["responses"]), esc(fmt(tot["tokens_in"])), esc(fmt(tot["tokens_out"])),
+                      esc(fmt(tot["seconds"], "{:.1f}")), esc(tot["api_calls"]), esc(fmt(tot["cost"], "${:.4f}"))]))
+    return (_tag_table(["Model", "Responses", "Tokens in", "Tokens out", "Generation seconds", "API calls", "Cost (USD)"],
+                       rows) + f'<p class="muted">{esc(usage["note"])}.</p>')
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The self-contained HTML view of a (validated) report dict."""
+    import hashlib
+
     from plotly.offline import get_plotlyjs
 
     cand = t.candidate_label(report)
-    fig = forest_figure(report)
-    figure_html = (
-        fig.to_html(full_html=False, include_plotlyjs=False, div_id="forest-plot", config={"displaylogo": False})
-        if fig is not None else "<p>No excess estimates to plot.</p>"
-    )
     caveats = "".join(f"<li>{esc(c)}</li>" for c in report["caveats"]) or "<li>None recorded.</li>"
+    batteries = "\n".join(_battery_section(report, i, b) for i, b in enumerate(report["batteries"]))
+    nav = "".join(f'<a href="#{_slug(i, b["name"])}">{esc(b["name"])}</a>' for i, b in enumerate(report["batteries"]))
+    body = f"""<h1>provenance audit: {esc(cand)}</h1>
+<nav><a href="#summary">Summary</a><a href="#caveats">Caveats</a>{nav}<a href="#results">All results</a>
+<a href="#evidence">Evidence</a><a href="#methods">Methods and manifest</a></nav>
+<section id="summary"><h2>Summary</h2>
+{_opening(report)}
+{_headline(report)}
+{_figure(F.combined_figure(report), "combined-plot")}
+<details><summary>How the numbers are made, and every battery's estimates in words</summary>
+{_summary(report)}
+</details>
+</section>
+<section id="caveats" class="caveats"><h2>Caveats</h2><ul>{caveats}</ul></section>
+<section id="batteries"><h2>By battery</h2>
+{_figure(F.forest_figure(report), "forest-plot") or "<p>No excess estimates to plot.</p>"}
+{batteries}
+</section>
+<section id="results"><h2>All results</h2>
+{_results_table(report)}
+</section>
+<section id="evidence"><h2>Evidence</h2>
+<p class="muted">Verbatim responses behind the top findings (the prompts where the candidate is closest to a reference
+beyond the controls), each with the content hash (SHA-256 of the text) and the store key that tie it to the store.
+Model output is shown as text, never interpreted.</p>
+{_evidence(report)}
+</section>
+<section id="methods"><h2>Methods and manifest</h2>
+<h3>Definitions</h3>
+{_definitions(report)}
+{_methods(report)}
+<h3>Usage and cost</h3>
+{_usage(report)}
+</section>
+<footer class="muted"><p>Rendered from report.json (schema version {esc(report['schema_version'])}).
+Re-render: <code>{esc(t.RE_RENDER)}</code>; check against the store: <code>provenance verify AUDIT_DIR</code>.</p></footer>"""
+    nonce = hashlib.sha256(json.dumps(report, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+    body = re.sub(r'<script(?: type="text/javascript")?>', f'<script nonce="{nonce}">', body)
+    csp = CSP.replace("script-src 'unsafe-inline'", f"script-src 'nonce-{nonce}'")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>provenance audit: {esc(cand)}</title>
 <style>{CSS}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
+<script nonce="{nonce}">{get_plotlyjs()}</script>
 </head>
 <body>
-<h1>provenance audit: {esc(cand)}</h1>
-<section id="summary"><h2>Summary</h2>
-{_summary(report)}
-</section>
-<section id="caveats"><h2>Caveats</h2><ul class="caveats">{caveats}</ul></section>
-<section id="forest"><h2>Excess similarity by battery and reference</h2>
-{figure_html}
-</section>
-<section id="results"><h2>Results</h2>
-{_results_table(report)}
-</section>
-<section id="evidence"><h2>Evidence</h2>
-<p class="muted">Verbatim responses, each with the content hash that ties it to the store.</p>
-{_evidence(report)}
-</section>
-<section id="methods"><h2>Methods and manifest</h2>
-{_methods(report)}
-</section>
-<footer class="muted"><p>Rendered from report.json (schema version {esc(report['schema_version'])}).
-Re-render: <code>{esc(t.RE_RENDER)}</code></p></footer>
+{body}
 </body>
 </html>
 """

@@ -36,6 +36,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"({stats['n_resamples']} resamples, seed {stats['seed']}). Baseline: {cell(stats['baseline'])}."
         + (f" {cell(stats['baseline_choice'])}" if stats.get("baseline_choice") else ""),
         "",
+    ]
+    if report.get("combined"):
+        out += ["## Summary", ""] + [f"- {cell(t.headline(c, cand))}" for c in report["combined"]] + [""]
+    out += [
         "## Models",
         "",
     ]
