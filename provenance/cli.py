@@ -2,6 +2,7 @@
 
     provenance audit [AUDIT_FILE] [--candidate M] [--reference M ...] [--control M ...] --out DIR
     provenance report DIR             re-render a report from the store, offline
+    provenance verify DIR             recompute the report from the store and compare
     provenance batteries [list|show NAME|validate DIR]
 
 Bad input ends with one line, ``error: <what> ...; <fix>``, and exit status 2: never a
@@ -102,6 +103,21 @@ def report(audit_dir):
     spec = load_audit_dir(audit_dir)
     rep = run_audit(spec, audit_dir, progress=False, collect_missing=False)
     _print_summary(rep, Path(audit_dir))
+
+
+@main.command()
+@click.argument("audit_dir", type=click.Path(file_okay=False))
+def verify(audit_dir):
+    """Recompute every hash and number of AUDIT_DIR's report from its store, offline, and say
+    whether the report still matches (exit 0), or what differs (exit 1)."""
+    from .report.verify import verify_audit
+
+    if not (Path(audit_dir) / "report.json").exists():
+        raise click.UsageError(f"{audit_dir}: no report.json; give the --out folder of an audit")
+    result = verify_audit(audit_dir)
+    for line in result.lines():
+        click.echo(line)
+    sys.exit(0 if result.ok else 1)
 
 
 def _print_summary(report: dict, out: Path) -> None:

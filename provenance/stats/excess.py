@@ -255,11 +255,6 @@ def contrasts(t: ScoreTable, candidate: str, reference: str, controls: Sequence[
     similarity) or ``"rank"`` (the share of baseline similarities that s exceeds, ties
     half, minus 1/2); side as in :data:`BASELINES`. Each value is (1 + k, n); row 0, the
     real candidate, is the same for both kinds.
-
-    Keys ("per_control", "loo", scale, side) hold, for each row j, the contributions of its
-    baseline models one by one: a (len(S_j), n) array whose mean over axis 0 (where present)
-    is that row. Their spread shows how much the excess depends on which controls were
-    chosen (the spread between models).
     """
     pool = [candidate, *controls]
     m = len(pool)
@@ -268,10 +263,9 @@ def contrasts(t: ScoreTable, candidate: str, reference: str, controls: Sequence[
     for j in range(m):
         for i in range(j + 1, m):
             mm[j, i] = mm[i, j] = t.s(pool[j], pool[i])
-    out: dict[tuple, Any] = {}
+    out: dict[tuple, np.ndarray] = {}
     for kind in ("perm", "loo"):
         rows = {key: [] for key in [(sc, sd) for sc in ("similarity", "rank") for sd in ("reference", "candidate")]}
-        per = {key: [] for key in rows}
         for j in range(m):
             S = [i for i in range(m) if i != j and (kind == "perm" or j == 0 or i != 0)]
             ref_others, cand_others = to_ref[S], mm[j, S]
@@ -279,20 +273,10 @@ def contrasts(t: ScoreTable, candidate: str, reference: str, controls: Sequence[
             rows[("similarity", "candidate")].append(to_ref[j] - _nanmean0(cand_others))
             rows[("rank", "reference")].append(_nanmean0(_heaviside(to_ref[j] - ref_others)) - 0.5)
             rows[("rank", "candidate")].append(_nanmean0(_heaviside(to_ref[j] - cand_others)) - 0.5)
-            if kind == "loo":
-                per[("similarity", "reference")].append(to_ref[j] - ref_others)
-                per[("similarity", "candidate")].append(to_ref[j] - cand_others)
-                per[("rank", "reference")].append(_heaviside(to_ref[j] - ref_others) - 0.5)
-                per[("rank", "candidate")].append(_heaviside(to_ref[j] - cand_others) - 0.5)
         for (sc, sd), r in rows.items():
             out[(kind, sc, sd)] = np.vstack(r)
-            if kind == "loo":
-                out[("per_control", kind, sc, sd)] = per[(sc, sd)]
         for sc in ("similarity", "rank"):
             out[(kind, sc, "both")] = (out[(kind, sc, "reference")] + out[(kind, sc, "candidate")]) / 2
-            if kind == "loo":
-                out[("per_control", kind, sc, "both")] = [
-                    (a + b) / 2 for a, b in zip(per[(sc, "reference")], per[(sc, "candidate")])]
     return out
 
 
@@ -353,12 +337,9 @@ def audit_statistics(
     # 1. columns per battery
     cols: dict[str, _Columns] = {}
     con: dict[tuple[str, str], dict[tuple, np.ndarray]] = {}
-    pcs: dict[tuple, list[int]] = {}  # (battery, excess column key) -> its per-control columns
-
-    def add_excess(c, b, key, values, per_control, per_control_ref):
-        c.add(key, values)
-        pcs[(b, key)] = ([c.add(("pc", *key, i), x) for i, x in enumerate(per_control)],
-                         [c.add(("pc", key[0], "reference", *key[2:], i), x) for i, x in enumerate(per_control_ref)])
+    # (battery, scale, side, reference) -> columns of every control's own leave-one-out excess,
+    # whose spread is the spread between independent models (see _between)
+    nulls: dict[tuple, list[int]] = {}
 
     for t in tables:
         c = cols[t.battery] = _Columns(t.n)
@@ -375,15 +356,12 @@ def audit_statistics(
                 b = {"reference": b_ref, "candidate": b_cand, "both": (b_ref + b_cand) / 2}[side]
                 c.add(("b", side, ref), np.where(np.isfinite(s_cr), b, np.nan))
                 for sc in SCALES:
-                    add_excess(c, t.battery, (sc, side, ref, 0), cc[("loo", sc, side)][0],
-                               cc[("per_control", "loo", sc, side)][0], cc[("per_control", "loo", sc, "reference")][0])
+                    c.add((sc, side, ref, 0), cc[("loo", sc, side)][0])
+                    if k >= 2 and (all_sides or side == baseline):
+                        nulls[(t.battery, sc, side, ref)] = [c.add((sc, side, ref, j), cc[("loo", sc, side)][j])
+                                                             for j in range(1, k + 1)]
             for j, ctl in enumerate(controls, 1):
                 c.add(("s", ref, ctl), t.s(ctl, ref))
-                if loo:
-                    for sc in SCALES:
-                        add_excess(c, t.battery, (sc, baseline, ref, j), cc[("loo", sc, baseline)][j],
-                                   cc[("per_control", "loo", sc, baseline)][j],
-                                   cc[("per_control", "loo", sc, "reference")][j])
             ceil, bl = t.ceiling(ref), c.get(("b", baseline, ref))
             ok = np.isfinite(ceil) & np.isfinite(s_cr) & np.isfinite(bl)
             c.add(("num", ref), np.where(ok, s_cr - bl, np.nan))
@@ -399,7 +377,9 @@ def audit_statistics(
         if exact and is_binary(x) and np.isfinite(x).sum() >= 2:
             ok = np.isfinite(x)
             return proportion_interval(int(x[ok].sum()), int(ok.sum()), confidence_level=confidence_level)
-        between = _between(blocks, [(b, 1.0, *pcs[(b, key)])]) if (b, key) in pcs and models_spread else None
+        between = None
+        if models_spread and len(key) == 4 and (b, *key[:3]) in nulls:
+            between = _between(blocks, [(b, 1.0, nulls[(b, *key[:3])])], k if key[3] == 0 else k - 1)
         return bootstrap_statistic(lambda m: m[b][..., j], blocks, {b: [j]}, between=between, **opts)
 
     # 2. per battery and reference
@@ -437,13 +417,13 @@ def audit_statistics(
             continue
         have = [b for b in names if np.isfinite(cols[b].get((scale, baseline, ref, 0))).sum() >= 2]
         ww = _renormalise(w, have)
-        exc = _combined((scale, baseline, ref, 0), ww, blocks, col, opts, pcs if models_spread else None)
+        spread = nulls if models_spread else None
+        exc = _combined((scale, baseline, ref, 0), ww, blocks, col, opts, spread, k)
         ctl_rows = []
         if loo:
             for jj, ctl in enumerate(controls, 1):
                 hv = [b for b in have if np.isfinite(cols[b].get((scale, baseline, ref, jj))).sum() >= 2]
-                e = _combined((scale, baseline, ref, jj), _renormalise(w, hv), blocks, col, opts,
-                              pcs if models_spread else None)
+                e = _combined((scale, baseline, ref, jj), _renormalise(w, hv), blocks, col, opts, spread, k - 1)
                 ctl_rows.append(ControlResult(ctl, None, e if scale == "similarity" else None,
                                               e if scale == "rank" else None))
         combined.append(CombinedResult(ref, scale, ww, exc, None, tuple(ctl_rows)))
@@ -501,7 +481,7 @@ def _renormalise(w: dict[str, float], have: list[str]) -> dict[str, float]:
     return {b: w[b] / total for b in have if w[b] > 0} if total > 0 else {}
 
 
-def _combined(key, ww, blocks, col, opts, pcs=None) -> Estimate | None:
+def _combined(key, ww, blocks, col, opts, nulls=None, k_baseline=0) -> Estimate | None:
     if not ww:
         return None
     idx = {b: col(b, key) for b in ww}
@@ -509,51 +489,45 @@ def _combined(key, ww, blocks, col, opts, pcs=None) -> Estimate | None:
     def stat(m):
         return sum(wt * m[b][..., idx[b]] for b, wt in ww.items())
 
-    between = _between(blocks, [(b, wt, *pcs[(b, key)]) for b, wt in ww.items()]) if pcs is not None else None
+    between = None
+    if nulls is not None and all((b, *key[:3]) in nulls for b in ww):
+        between = _between(blocks, [(b, wt, nulls[(b, *key[:3])]) for b, wt in ww.items()], k_baseline)
     return bootstrap_statistic(stat, blocks, {b: [idx[b]] for b in ww}, between=between, **opts)
 
 
-def _between(blocks, parts) -> tuple[float, float] | None:
+def _between(blocks, parts, k_baseline: int) -> tuple[float, float] | None:
     """(variance, degrees of freedom) of the spread between models in an excess.
 
     Each model has its own closeness to the reference (style, quality, shared habits) that
-    no prompt resampling sees. The excess averages per-control contrasts c_K, one per
-    control; ``parts`` gives, per battery, its weight, the columns of the c_K and those of
-    the reference-side contrasts s(C, R) - s(K, R). Their spreads across controls, less the
-    part that prompt noise explains (the spread of their bootstrap deviations), estimate:
-
-    - sigma_R^2, how much a pair's closeness to R varies between models: the candidate's own
-      share of it is unknown and counts as error in full (so that, for a model of no
-      relation to the reference, the interval includes zero at the nominal rate);
-    - sigma_side^2 / k, the error from which k controls were drawn.
-
-    Variance sigma_R^2 + sigma_side^2 / k, k - 1 degrees of freedom; None with fewer than
-    two controls. Where models differ by a shared habit (e.g. verbosity) that the
-    candidate-side baseline removes, this overstates the error: the intervals err wide.
+    no resampling of prompts sees, so independent models differ in their excess. The k
+    controls show by how much: ``parts`` gives, per battery, its weight and the columns of
+    every control's own leave-one-out excess e_j (against the other k - 1 controls). Their
+    spread across controls, less the part that prompt noise explains (the spread of their
+    bootstrap deviations), estimates it. With independent model effects u (variance
+    sigma^2), e_j = (k / (k - 1)) (u_j - mean u), so sigma^2 = var_j(e_j) ((k - 1) / k)^2;
+    an excess against k_b baseline controls carries u_C - mean u_K, variance
+    sigma^2 (1 + 1 / k_b): the candidate's own u is unknown and counts as error, so that for
+    a model of no relation to the reference the interval includes zero at the nominal rate.
+    k - 1 degrees of freedom; None with fewer than two controls.
     """
-    lens = {len(idx) for _, _, idx, _ in parts} | {len(idx) for _, _, _, idx in parts}
-    if len(lens) != 1 or lens.pop() < 2:
+    k = {len(idx) for _, _, idx in parts}
+    if len(k) != 1:
         return None
-
-    def spread(which) -> tuple[float, int] | None:
-        with np.errstate(invalid="ignore"):
-            full = sum(w * blocks[b].full[p[which]] for b, w, *p in parts)
-            boot = sum(w * blocks[b].boot[:, p[which]] for b, w, *p in parts)
-        ok = np.isfinite(full)
-        if ok.sum() < 2:
-            return None
-        full, boot = full[ok], boot[:, ok]
-        boot = boot[np.all(np.isfinite(boot), axis=1)]
-        if boot.shape[0] < 2:
-            return None
-        v_noise = float(np.mean(np.var(boot - full, axis=1, ddof=1)))
-        return max(0.0, float(np.var(full, ddof=1)) - v_noise), int(ok.sum())
-
-    side, ref = spread(0), spread(1)
-    if side is None or ref is None:
+    k = k.pop()
+    if k < 2 or k_baseline < 1:
         return None
-    k = side[1]
-    return ref[0] + side[0] / k, float(k - 1)
+    with np.errstate(invalid="ignore"):
+        full = sum(w * blocks[b].full[idx] for b, w, idx in parts)
+        boot = sum(w * blocks[b].boot[:, idx] for b, w, idx in parts)
+    if not np.all(np.isfinite(full)):
+        return None
+    boot = boot[np.all(np.isfinite(boot), axis=1)]
+    if boot.shape[0] < 2:
+        return None
+    v_noise = float(np.mean(np.var(boot - full, axis=1, ddof=1)))
+    spread = max(0.0, float(np.var(full, ddof=1)) - v_noise)
+    sigma2 = spread * ((k - 1) / k) ** 2
+    return sigma2 * (1 + 1 / k_baseline), float(k - 1)
 
 
 def _normalised(b, ref, blocks, col, cols, opts):
