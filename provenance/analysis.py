@@ -219,7 +219,7 @@ def plan(datas: list[BatteryData], candidate: str, references: list[str], contro
          scale: str | None = None) -> list:
     """Prompts and samples needed per battery and reference (see provenance.stats.planning),
     from a pilot audit's stored answers. Returns PlanRow objects."""
-    from .stats.excess import DEFAULT_SCALE, contrasts
+    from .stats.excess import DEFAULT_SCALE, between_models, contrasts
     from .stats.planning import plan_row
 
     scale = scale or DEFAULT_SCALE
@@ -235,7 +235,8 @@ def plan(datas: list[BatteryData], candidate: str, references: list[str], contro
             a = b = None
             if halves:
                 a, b = (contrasts(h.table(), candidate, ref, controls)[key][0] for h in halves)
+            spread = between_models(d.table(), candidate, ref, controls, scale=scale, baseline=baseline)
             rows.append(plan_row(d.battery.name, ref, scale, full, a, b, pilot_samples=pilot_samples[d.battery.name],
                                  n_models=n_models, half_width=half_width, effect=effect, power=power, alpha=alpha,
-                                 confidence_level=confidence_level, samples=sample_options))
+                                 confidence_level=confidence_level, samples=sample_options, between=spread))
     return rows

@@ -170,8 +170,6 @@ def validate_battery(path):
     click.echo(f"ok: {b.name} v{b.version}, {len(b.prompts)} prompts, scorer {b.scorer}, content hash {b.content_hash}")
 
 
-if __name__ == "__main__":
-    main()
 @main.command()
 @click.argument("models", nargs=-1)
 @click.option("--transcripts", "transcripts", type=click.Path(dir_okay=False),
@@ -241,7 +239,7 @@ def plan(audit_dir, half_width, effect, power, alpha, sample_options):
     for r in rows:
         click.echo(f"{r.battery} vs {r.reference} ({r.scale} scale): pilot {r.pilot_prompts} prompts x "
                    f"{r.pilot_samples} samples, excess {r.pilot_estimate:.3f} +- {r.pilot_half_width:.3f}; "
-                   f"sd between prompts {r.sd_between:.3f}, within {r.sd_within:.3f}")
+                   f"sd between prompts {r.sd_between:.3f}, within {r.sd_within:.3f}, between models {r.sd_models:.3f}")
         hw = r.half_width if r.half_width else r.pilot_half_width
         for o in r.options:
             click.echo(f"  {o.samples:3d} samples: {o.prompts_for_half_width or '-'} prompts for +-{hw:.3f} "
@@ -255,3 +253,5 @@ def plan(audit_dir, half_width, effect, power, alpha, sample_options):
         m.close()
 
 
+if __name__ == "__main__":
+    main()

@@ -45,7 +45,7 @@ from .bootstrap import Block, Resampler, bootstrap_statistic, check_options, met
 from .estimate import DegenerateDataWarning, Estimate, NullTest
 
 __all__ = ["AuditStatistics", "BASELINES", "CombinedResult", "ControlResult", "ReferenceResult", "SCALES",
-           "ScoreTable", "audit_statistics", "contrasts", "holm"]
+           "ScoreTable", "audit_statistics", "between_models", "contrasts", "holm"]
 
 #: baseline sides and how reports describe them
 BASELINES = {
@@ -493,6 +493,22 @@ def _combined(key, ww, blocks, col, opts, nulls=None, k_baseline=0) -> Estimate 
     if nulls is not None and all((b, *key[:3]) in nulls for b in ww):
         between = _between(blocks, [(b, wt, nulls[(b, *key[:3])]) for b, wt in ww.items()], k_baseline)
     return bootstrap_statistic(stat, blocks, {b: [idx[b]] for b in ww}, between=between, **opts)
+
+
+def between_models(table: ScoreTable, candidate: str, reference: str, controls: Sequence[str], *,
+                   scale: str = DEFAULT_SCALE, baseline: str = DEFAULT_BASELINE, n_resamples: int = 999,
+                   rng=0) -> tuple[float, float] | None:
+    """(variance, degrees of freedom) of the spread between models in the candidate's excess
+    on one battery (see :func:`_between`); None with fewer than two controls."""
+    k = len(controls)
+    if k < 2:
+        return None
+    cc = contrasts(table, candidate, reference, controls)[("loo", scale, baseline)]
+    from .bootstrap import resolve_rng
+
+    _, gen = resolve_rng(rng)
+    block = Block(cc[1:].T, Resampler({"b": table.prompt_keys}, n_resamples, gen).counts["b"])
+    return _between({"b": block}, [("b", 1.0, list(range(k)))], k)
 
 
 def _between(blocks, parts, k_baseline: int) -> tuple[float, float] | None:

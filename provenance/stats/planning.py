@@ -71,6 +71,7 @@ class PlanRow:
     pilot_half_width: float
     sd_between: float
     sd_within: float  # at the pilot's samples; NaN when the pilot has one sample per prompt
+    sd_models: float  # spread between models in the excess (not reduced by prompts); NaN if unknown
     half_width: float | None
     effect: float | None
     power: float
@@ -204,5 +205,6 @@ def plan_row(battery: str, reference: str, scale: str, d_full, d_half_a=None, d_
         npow = prompts_for_power(sd, effect, power=power, alpha=alpha, between=between) if effect else None
         options.append(PlanOption(m, sd, nw, npow, None if nw is None else nw * m * n_models,
                                   None if npow is None else npow * m * n_models))
-    return PlanRow(battery, reference, scale, n0, int(pilot_samples), est, pilot_hw, sd_b, sd_w, half_width,
+    sd_m = math.sqrt(between[0]) if between else math.nan
+    return PlanRow(battery, reference, scale, n0, int(pilot_samples), est, pilot_hw, sd_b, sd_w, sd_m, half_width,
                    effect, power, alpha, tuple(options), "; ".join(notes))
