@@ -156,6 +156,7 @@ def test_cost_cap_stops_cleanly_and_resumes_without_asking_twice(server, battery
     # never over the cap: each call's worst case is reserved before it is sent
     assert 0 < spent <= cap and 0 < n < 72
     assert len(server.hits) == n  # nothing asked that was not stored
+    print(f"\ncost cap {cap} USD: stopped after {n} of 72 answers, {spent:.4f} USD spent")
     run_audit(spec, tmp_path / "out", progress=False, analyse=False)
     assert _rows(tmp_path / "out" / "store.sqlite").__len__() == 72
     assert set(server.attempts().values()) == {1}

