@@ -14,16 +14,6 @@ from typing import Any
 from . import _text as t
 from .markdown import _table, cell
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:90rem;margin:2rem auto;
-padding:0 1rem;color:#1b1b1b;line-height:1.45}
-h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
-th,td{border:1px solid #d6d6d6;padding:.2rem .4rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
-.muted{color:#666}code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem}
-"""
-
 
 def esc(s: Any) -> str:
     return _html.escape(str(s), quote=True)
@@ -74,28 +64,18 @@ def render_compare_markdown(report: dict[str, Any]) -> str:
 
 
 def render_compare_html(report: dict[str, Any]) -> str:
-    import plotly.graph_objects as go
-    from plotly.offline import get_plotlyjs
+    from . import figures as F
+    from .html import page
 
     pool = report["pool"]
     labels = pool["models"]
-    idx = {m: i for i, m in enumerate(labels)}
-    z = [[None] * len(labels) for _ in labels]
-    hover = [[""] * len(labels) for _ in labels]
-    for p in report["pairs"]:
-        e = p["combined"]
-        if e is None or not t.is_num(e.get("estimate")):
-            continue
-        i, j = idx[p["a"]], idx[p["b"]]
-        z[i][j] = z[j][i] = e["estimate"]
-        hover[i][j] = hover[j][i] = esc(f"{p['a']} / {p['b']}: {t.describe(e, 'combined similarity')}")
-    safe = [esc(m) for m in labels]
-    fig = go.Figure(go.Heatmap(z=z, x=safe, y=safe, hovertext=hover, hoverinfo="text", colorscale="Blues"))
-    fig.update_layout(title={"text": "Combined similarity (hover for the interval)"}, height=220 + 18 * len(labels),
-                      yaxis={"autorange": "reversed", "automargin": True}, xaxis={"automargin": True},
-                      template="plotly_white", margin={"l": 20, "r": 20, "t": 60, "b": 20})
-    heat = fig.to_html(full_html=False, include_plotlyjs=False, div_id="similarity-matrix",
-                       config={"displaylogo": False})
+
+    def heat(battery, div_id):
+        fig = F.heatmap_figure(report, battery, selector=True)
+        return "" if fig is None else fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                                                  config={"displaylogo": False, "responsive": True})
+
+    heat_all = heat(None, "similarity-matrix") or "<p>No pair has a similarity estimate.</p>"
     level = esc(t.level(report["statistics"]))
     rankings = []
     for r in report["rankings"]:
@@ -108,25 +88,20 @@ def render_compare_html(report: dict[str, Any]) -> str:
     caveats = "".join(f"<li>{esc(c)}</li>" for c in report["caveats"]) or "<li>None recorded.</li>"
     models = "".join(f"<tr><td>{esc(m['label'])}</td><td><code>{esc(m['model_string'])}</code></td>"
                      f"<td><code>{esc(m['identity_hash'])}</code></td></tr>" for m in report["models"])
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>provenance comparison of {len(labels)} models</title>
-<style>{CSS}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
-</head>
-<body>
-<h1>provenance comparison of {len(labels)} models</h1>
-<section id="summary"><h2>Summary</h2>{''.join(f'<p>{esc(x)}</p>' for x in _intro(report))}</section>
-<section id="rankings"><h2>Teacher rankings</h2>{''.join(rankings) or '<p>No candidate was chosen, so no ranking.</p>'}</section>
-<section id="matrix"><h2>Similarity matrix</h2>{heat}</section>
+    batteries = "".join(f"<tr><td>{esc(b['name'])}</td><td>{esc(b['version'])}</td><td>{esc(b['scorer'])}</td>"
+                        f"<td>{esc(b['n_prompts'])}</td><td><code>{esc(b['content_hash'])}</code></td></tr>"
+                        for b in report["batteries"])
+    body = f"""<h1>provenance comparison of {len(labels)} models</h1>
+<section id="summary"><h2>Summary</h2><p>Created {esc(report['created_at'])} by {esc(report['tool']['name'])}
+{esc(report['tool']['version'])}.</p>{''.join(f'<p>{esc(x)}</p>' for x in _intro(report))}</section>
 <section id="caveats"><h2>Caveats</h2><ul>{caveats}</ul></section>
-<section id="models"><h2>Models</h2><table><thead><tr><th>Label</th><th>Model string</th><th>Identity hash</th></tr>
-</thead><tbody>{models}</tbody></table></section>
+<section id="rankings"><h2>Teacher rankings</h2>{''.join(rankings) or '<p>No candidate was chosen, so no ranking.</p>'}</section>
+<section id="matrix"><h2>Similarity matrix</h2><p class="muted">Combined over batteries; the buttons show each
+battery's own matrix.</p><div class="figure">{heat_all}</div></section>
+<section id="methods"><h2>Models and batteries</h2><table><thead><tr><th>Label</th><th>Model string</th>
+<th>Identity hash</th></tr></thead><tbody>{models}</tbody></table>
+<table><thead><tr><th>Battery</th><th>Version</th><th>Scorer</th><th>Prompts</th><th>Content hash</th></tr></thead>
+<tbody>{batteries}</tbody></table></section>
 <footer class="muted"><p>Rendered from report.json (schema version {esc(report['schema_version'])}).
-Re-render: <code>{esc(t.RE_RENDER)}</code></p></footer>
-</body>
-</html>
-"""
+Re-render: <code>{esc(t.RE_RENDER)}</code></p></footer>"""
+    return page(f"provenance comparison of {len(labels)} models", body, report)

@@ -366,9 +366,7 @@ def ngram_figure(detail: dict[str, Any], top: int = 10) -> go.Figure | None:
 
 # --- pool mode ----------------------------------------------------------------------------------
 
-def heatmap_figure(report: dict[str, Any], battery: str | None = None) -> go.Figure | None:
-    """Pool mode: the matrix of pairwise similarities (combined over batteries, or one
-    ``battery``), interval on hover. Works on a ``kind: compare`` report."""
+def _heatmap_z(report: dict[str, Any], battery: str | None):
     labels = report["pool"]["models"]
     idx = {m: i for i, m in enumerate(labels)}
     n = len(labels)
@@ -382,11 +380,34 @@ def heatmap_figure(report: dict[str, Any], battery: str | None = None) -> go.Fig
         i, j = idx[p["a"]], idx[p["b"]]
         z[i][j] = z[j][i] = e["estimate"]
         hover[i][j] = hover[j][i] = esc(f"{p['a']} / {p['b']}: {t.describe(e, what)}")
+    return z, hover
+
+
+def heatmap_figure(report: dict[str, Any], battery: str | None = None, *, selector: bool = False) -> go.Figure | None:
+    """Pool mode: the matrix of pairwise similarities (combined over batteries, or one
+    ``battery``), interval on hover. Works on a ``kind: compare`` report. ``selector`` adds
+    buttons that switch between the combined matrix and each battery's (one figure, one trace)."""
+    z, hover = _heatmap_z(report, battery)
     if all(v is None for row in z for v in row):
         return None
-    safe = [esc(m) for m in labels]
+    n = len(z)
+    safe = [esc(m) for m in report["pool"]["models"]]
     fig = go.Figure(go.Heatmap(z=z, x=safe, y=safe, hovertext=hover, hoverinfo="text", colorscale="Blues",
                                colorbar={"title": {"text": "similarity"}}))
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(automargin=True, tickangle=-45)
-    return _layout(fig, f"Pairwise {what} (hover for the interval)", 260 + 22 * n)
+    title = "Pairwise " + ("combined similarity" if battery is None else f"similarity ({battery})")
+    if selector and battery is None:
+        buttons = []
+        for b in [None, *report["pool"]["batteries"]]:
+            zb, hb = _heatmap_z(report, b)
+            name = "combined" if b is None else b
+            buttons.append({"label": esc(name), "method": "update",
+                            "args": [{"z": [zb], "hovertext": [hb]},
+                                     {"title": {"text": esc(f"Pairwise similarity ({name}; hover for the interval)")}}]})
+        fig.update_layout(updatemenus=[{"type": "buttons", "direction": "right", "x": 1, "xanchor": "right",
+                                        "y": 1.0, "yanchor": "bottom", "pad": {"b": 4}, "buttons": buttons,
+                                        "showactive": True}])
+    fig = _layout(fig, f"{title} (hover for the interval)", 300 + 22 * n)
+    fig.update_layout(margin={"t": 90})
+    return fig

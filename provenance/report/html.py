@@ -368,10 +368,6 @@ def _usage(report: dict[str, Any]) -> str:
 
 def render_html(report: dict[str, Any]) -> str:
     """The self-contained HTML view of a (validated) report dict."""
-    import hashlib
-
-    from plotly.offline import get_plotlyjs
-
     cand = t.candidate_label(report)
     caveats = "".join(f"<li>{esc(c)}</li>" for c in report["caveats"]) or "<li>None recorded.</li>"
     batteries = "\n".join(_battery_section(report, i, b) for i, b in enumerate(report["batteries"]))
@@ -410,6 +406,17 @@ Model output is shown as text, never interpreted.</p>
 </section>
 <footer class="muted"><p>Rendered from report.json (schema version {esc(report['schema_version'])}).
 Re-render: <code>{esc(t.RE_RENDER)}</code>; check against the store: <code>provenance verify AUDIT_DIR</code>.</p></footer>"""
+    return page(f"provenance audit: {cand}", body, report)
+
+
+def page(title: str, body: str, report: dict[str, Any]) -> str:
+    """A whole page around ``body`` (already-escaped HTML): plotly.js inline, and a
+    Content-Security-Policy that runs only scripts carrying this page's nonce (derived from
+    the record, so a rendering is reproducible) and connects nowhere."""
+    import hashlib
+
+    from plotly.offline import get_plotlyjs
+
     nonce = hashlib.sha256(json.dumps(report, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
     body = re.sub(r'<script(?: type="text/javascript")?>', f'<script nonce="{nonce}">', body)
     csp = CSP.replace("script-src 'unsafe-inline'", f"script-src 'nonce-{nonce}'")
@@ -419,7 +426,7 @@ Re-render: <code>{esc(t.RE_RENDER)}</code>; check against the store: <code>prove
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{esc(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>provenance audit: {esc(cand)}</title>
+<title>{esc(title)}</title>
 <style>{CSS}</style>
 <script nonce="{nonce}">{get_plotlyjs()}</script>
 </head>
