@@ -227,6 +227,8 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
     """The report dict of an audit, from the store alone. ``scores``, when given, receives
     every per-prompt pair score (the rows of scores.csv)."""
     from .analysis import evidence, load_battery_data, report_sections
+    from .scorers.battery_stats import battery_statistics
+    from .scorers.likelihood import prepare_white_box
     from .report.details import details_caveats, details_section, score_rows, usage_section
 
     candidate = next(label for label, r in roles.items() if r == "candidate")
@@ -243,6 +245,7 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
     datas = []
     for battery in batteries:
         data = load_battery_data(battery, models, store, samples=spec.samples)
+        prepare_white_box(data, models, store)  # likelihood batteries: scores need the models themselves
         n = data.n_complete
         if n < 30:
             caveats.append(f"Battery {battery.name}: only {n} prompts answered by every model; intervals are wide.")
@@ -254,6 +257,8 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
                                n_resamples=spec.n_resamples, seed=spec.seed)
     results = sections["results"]
     caveats += sections["caveats"]
+    battery_stats = battery_statistics(datas, candidate, references, controls, confidence_level=spec.confidence_level,
+                                       n_resamples=spec.n_resamples, seed=spec.seed) if controls else []
     details = details_section(datas, candidate, references, controls)
     caveats += details_caveats(details)
     usage = usage_section(datas, store, {label: {m.key(b.generation.sampling) for b in batteries}
@@ -284,6 +289,7 @@ def build_report(spec: AuditSpec, models: dict[str, Model], roles: dict[str, str
         "usage": usage,
         "caveats": caveats,
         "collection": collection,
+        "battery_statistics": battery_stats,
     }
 
 

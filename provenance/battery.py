@@ -14,7 +14,10 @@ quirks ``normaliser``) go to ``Prompt.meta``; every other extra key is a string 
 objects are accepted too.
 
 The content hash covers everything that can change a result (settings, prompt texts, tags,
-scorer fields), so every report records exactly which battery it ran. Bad input raises
+scorer fields, and the scorer's data file such as the self-ID lexicon), so every report records
+exactly which battery it ran. An audit may name a battery with a prompt filter,
+``self_id[language=en]`` or ``ngram[area=coding|reasoning,language=en]``, to run only the
+prompts whose language or tags match (the filter is part of the description and the hash). Bad input raises
 :class:`BatteryError` with one line naming the file (and line) and the fix.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,9 +134,23 @@ def battery_hash(b: Battery) -> str:
     """sha256 of the canonical battery content: header settings and every prompt."""
     header = {"name": b.name, "version": b.version, "description": b.description, "scorer": b.scorer,
               "generation": b.generation.model_dump()}
+    data = _scorer_data_hash(b.scorer)
+    if data:
+        header["scorer_data_sha256"] = data
     prompts = [p.model_dump() for p in b.prompts]
     return hashlib.sha256(json.dumps({"battery": header, "prompts": prompts}, sort_keys=True,
                                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _scorer_data_hash(scorer: str) -> str | None:
+    from .scorers import SCORERS, get_scorer
+
+    if scorer not in SCORERS:
+        return None
+    try:
+        return get_scorer(scorer).data_hash()
+    except ProvenanceError:
+        return None
 
 
 # --- locating batteries ---------------------------------------------------------------------
@@ -280,6 +298,8 @@ def _load(d: Path) -> tuple[Battery | None, list[str]]:
         what = "field 'scorer' is required" if scorer_name is None else f"unknown scorer {scorer_name!r}"
         return None, [f"{f}: {what}; use one of {', '.join(sorted(SCORERS))}"]
     scorer = get_scorer(scorer_name)
+    if data_problem := scorer.check_data():
+        return None, [f"{f}: scorer {scorer_name!r} cannot read its data: {data_problem}"]
     prompts_name = data.get("prompts", DEFAULT_PROMPTS_FILE)
     header_problems: list[str] = []
     if not isinstance(prompts_name, str) or not prompts_name or Path(prompts_name).is_absolute() \
@@ -361,6 +381,9 @@ def transcripts_battery(scorer: str, models: dict[str, "Model"]) -> Battery:
         raise BatteryError(f"{TRANSCRIPTS_PREFIX}{scorer}: a transcript prompt is unusable ({_pydantic_problem(e)})") \
             from None
     sc = get_scorer(scorer)
+    if getattr(sc, "needs_models", False):
+        raise BatteryError(f"{TRANSCRIPTS_PREFIX}{scorer}: this scorer needs local model weights (white-box), "
+                           f"which transcripts do not have; use it with hf/ models")
     for p in prompts:
         if issue := sc.check_prompt(p):
             raise BatteryError(f"{TRANSCRIPTS_PREFIX}{scorer}: {issue}; this scorer needs its own battery, "
@@ -371,14 +394,51 @@ def transcripts_battery(scorer: str, models: dict[str, "Model"]) -> Battery:
                    path="")
 
 
+_FILTER = re.compile(r"^(?P<base>.+?)\[(?P<filter>[^\[\]]*)\]$")
+
+
+def parse_filter(text: str) -> dict[str, set[str]]:
+    """``"language=en,area=coding|reasoning"`` -> {"language": {"en"}, "area": {"coding", "reasoning"}}."""
+    out: dict[str, set[str]] = {}
+    for part in text.split(","):
+        key, eq, values = part.partition("=")
+        key = key.strip()
+        vals = {v.strip() for v in values.split("|") if v.strip()}
+        if not eq or not key or not vals:
+            raise BatteryError(f"prompt filter {text!r}: write key=value pairs separated by commas, values "
+                               f"separated by |, e.g. self_id[language=en] or ngram[area=coding|reasoning]")
+        out.setdefault(key, set()).update(vals)
+    return out
+
+
+def filter_battery(battery: Battery, filters: dict[str, set[str]]) -> Battery:
+    """The battery with only the prompts whose ``language`` (or tag) is one of the given values
+    for every key; the filter is written into the description (and so into the hash)."""
+    def value(p: Prompt, key: str) -> str | None:
+        return p.language if key == "language" else (p.id if key == "id" else p.tags.get(key))
+
+    kept = tuple(p for p in battery.prompts if all(value(p, k) in vs for k, vs in filters.items()))
+    spec = ",".join(f"{k}={'|'.join(sorted(v))}" for k, v in sorted(filters.items()))
+    if not kept:
+        raise BatteryError(f"battery {battery.name}[{spec}]: no prompt matches the filter; check the tag names "
+                           f"and values with `provenance batteries show {battery.name}`")
+    return Battery(name=battery.name, version=battery.version,
+                   description=f"{battery.description} [prompts with {spec}: {len(kept)} of {len(battery.prompts)}]",
+                   scorer=battery.scorer, generation=battery.generation, prompts=kept, path=battery.path)
+
+
 def resolve_batteries(names: list[str], models: dict[str, "Model"] | None = None) -> list[Battery]:
-    """The batteries of an audit: names or directories, or ``transcripts:<scorer>``."""
+    """The batteries of an audit: names or directories, ``transcripts:<scorer>``, each
+    optionally with a prompt filter in brackets (``self_id[language=en]``)."""
     out = []
     for n in names:
-        if str(n).startswith(TRANSCRIPTS_PREFIX):
-            out.append(transcripts_battery(str(n)[len(TRANSCRIPTS_PREFIX):], models or {}))
+        m = _FILTER.match(str(n))
+        base, filters = (m.group("base"), parse_filter(m.group("filter"))) if m else (str(n), None)
+        if base.startswith(TRANSCRIPTS_PREFIX):
+            b = transcripts_battery(base[len(TRANSCRIPTS_PREFIX):], models or {})
         else:
-            out.append(load_battery(n))
+            b = load_battery(base)
+        out.append(filter_battery(b, filters) if filters else b)
     seen: set[str] = set()
     for b in out:
         if b.name in seen:

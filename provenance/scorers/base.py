@@ -46,6 +46,15 @@ class Scorer(ABC):
         sample in :meth:`similarity`, not once per pair; :meth:`pair` must accept both forms."""
         return feature
 
+    def data_hash(self) -> str | None:
+        """sha256 of the data file the scorer reads (e.g. the self-ID lexicon), or None. It is
+        part of a battery's content hash, since changing it changes the scores."""
+        return None
+
+    def check_data(self) -> str | None:
+        """A problem with the scorer's data file (one line naming the file and the fix), or None."""
+        return None
+
     def check_prompt(self, prompt: "Prompt") -> str | None:
         """A problem with ``prompt`` for this scorer (e.g. a missing normaliser), or None.
         Batteries call it on load, so a bad prompt fails early and names its fix."""

@@ -1,13 +1,28 @@
-"""Word n-gram overlap of open-ended answers: shared stock phrases survive distillation.
+"""n-gram overlap of open-ended answers: shared stock phrases survive distillation.
 
-A response is lowercased and cut into words by a regex (letters and digits, with inner
-apostrophes: "don't" is one word); no downloaded tokenizer data is needed, so the scorer works
-the same offline, on zoo output and on real chat text. Markdown symbols and punctuation are
-dropped, so formatting habits are left to the quirks battery.
+Tokenisers need no downloaded data, so every scorer here works the same offline, on zoo output
+and on real chat text:
 
-Default: the similarity of two responses is the mean, over n = 1, 2, 3, of the Jaccard index
-of their sets of word n-grams. Sizes that neither response is long enough to have are left
-out of that mean; two empty responses are an unusable pair.
+- words: a response is lowercased and cut into words by a regex (letters and digits, with
+  inner apostrophes: "don't" is one word); every Chinese or Japanese character is a word of its
+  own (those scripts write no spaces). Markdown symbols and punctuation are dropped, so
+  formatting habits are left to the quirks battery.
+- characters: the lowercased text with runs of whitespace made one space.
+- part-of-speech templates: the Penn Treebank tags of the words, from the Brill-style lexicon
+  tagger of Pattern that the ``textblob`` package ships as data (no runtime download).
+
+Scorers (the similarity of two responses is the mean, over the sizes n, of the Jaccard index
+of their sets of n-grams; sizes that neither response is long enough to have are left out of
+that mean; two empty responses are an unusable pair):
+
+    ngram        word n-grams, n = 1, 2, 3
+    ngram3       word 3-grams alone (the naive baseline of published comparisons)
+    ngram_word   word n-grams, n = 1..4
+    ngram_char   character n-grams, n = 1..4
+    ngram_pos    part-of-speech n-grams, n = 4, 5, 6 ("syntactic templates")
+
+Reference-distinctive n-grams (a log-odds ratio with an informative Dirichlet prior) are in
+:mod:`provenance.scorers.distinctive`.
 """
 
 from __future__ import annotations
@@ -18,11 +33,18 @@ from typing import Any, ClassVar
 from .base import Scorer
 
 WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+#: characters of scripts written without spaces: each is a word of its own
+_UNSPACED = re.compile("([\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF])")
+_SPACES = re.compile(r"\s+")
 
 
 def words(text: str) -> list[str]:
-    """Lowercased words of ``text``; curly apostrophes become straight ones."""
-    return [w.replace("\u2019", "'") for w in WORD.findall(text.lower())]
+    """Lowercased words of ``text``; curly apostrophes become straight ones; every Chinese or
+    Japanese character is a word."""
+    if not isinstance(text, str):
+        return []
+    text = _UNSPACED.sub(r" \1 ", text.lower())
+    return [w.replace("\u2019", "'") for w in WORD.findall(text)]
 
 
 class NgramScorer(Scorer):
@@ -35,10 +57,14 @@ class NgramScorer(Scorer):
             raise ValueError(f"ngram sizes must be positive integers, got {ns!r}")
         self.ns = tuple(sorted(set(ns)))
 
+    def tokens(self, text: str) -> list[str]:
+        """The units n-grams are made of (words here; tags for :class:`PosNgramScorer`)."""
+        return words(text)
+
     def features(self, text: str, prompt: Any = None) -> list[str]:
         """Sorted distinct n-grams of every size in ``ns``, each as words joined by one space
         (words never contain spaces, so a gram's size is its number of spaces plus one)."""
-        w = words(text or "")
+        w = self.tokens(text if isinstance(text, str) else "")
         grams = {" ".join(w[i:i + n]) for n in self.ns for i in range(len(w) - n + 1)}
         return sorted(grams)
 
@@ -67,3 +93,69 @@ class NgramScorer(Scorer):
         longest = [g for g in feature if g.count(" ") + 1 == max(self.ns)]
         return f"{len(feature)} distinct n-grams" + (f", e.g. \"{longest[0]}\"" if longest else "")
 
+
+
+class CharNgramScorer(Scorer):
+    """Mean Jaccard similarity of character n-gram sets, over n in ``ns`` (default 1..4)."""
+
+    name: ClassVar[str] = "ngram_char"
+
+    def __init__(self, ns: tuple[int, ...] = (1, 2, 3, 4)):
+        if not ns or any(n < 1 for n in ns):
+            raise ValueError(f"ngram sizes must be positive integers, got {ns!r}")
+        self.ns = tuple(sorted(set(ns)))
+
+    def features(self, text: str, prompt: Any = None) -> list[str]:
+        """Sorted distinct character n-grams (a gram's size is its length)."""
+        t = _SPACES.sub(" ", text.lower()).strip() if isinstance(text, str) else ""
+        return sorted({t[i:i + n] for n in self.ns for i in range(len(t) - n + 1)})
+
+    def prepare(self, feature):
+        if isinstance(feature, dict):
+            return feature
+        by_n: dict[int, set[str]] = {n: set() for n in self.ns}
+        for g in feature:
+            if len(g) in by_n:
+                by_n[len(g)].add(g)
+        return by_n
+
+    pair = NgramScorer.pair
+
+    def describe(self, feature: list[str]) -> str:
+        return f"{len(feature)} distinct character n-grams"
+
+
+_TAGGER = None
+
+
+def pos_tags(text: str) -> list[str]:
+    """Penn Treebank part-of-speech tags of the words of ``text`` (punctuation dropped), from
+    the lexicon tagger that ``textblob`` ships as data; no download at run time."""
+    global _TAGGER
+    if _TAGGER is None:
+        try:
+            from textblob.en import tag
+        except ImportError:  # pragma: no cover - a dependency of the package
+            from ..errors import ScoringError
+
+            raise ScoringError("the ngram_pos scorer needs the textblob package; pip install textblob") from None
+        _TAGGER = tag
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [t for _, t in _TAGGER(text, tokenize=True) if t[:1].isalpha()]
+
+
+class PosNgramScorer(NgramScorer):
+    """Syntactic templates: n-grams of part-of-speech tags (default n = 4, 5, 6)."""
+
+    name: ClassVar[str] = "ngram_pos"
+
+    def __init__(self, ns: tuple[int, ...] = (4, 5, 6)):
+        super().__init__(ns)
+
+    def tokens(self, text: str) -> list[str]:
+        return pos_tags(text)
+
+    def describe(self, feature: list[str]) -> str:
+        longest = [g for g in feature if g.count(" ") + 1 == max(self.ns)]
+        return f"{len(feature)} distinct tag n-grams" + (f", e.g. \"{longest[0]}\"" if longest else "")

@@ -20,6 +20,19 @@ Normalisers (extra prompt fields in brackets):
 - ``favourite``: the thing after "favo(u)rite X is"; else the first quoted or italic title.
 - ``cutoff``: "<qualifier> <year>" of a date ("the autumn of 2029" gives "autumn 2029").
 - ``format``: style flags ``list=<marker>;bold=<0|1>;head=<kind>`` (see :func:`norm_format`).
+- ``stock``: the stock phrases the answer uses ("as an ai language model", "i hope this helps",
+  "delve", ...), sorted and joined by ``|``, or ``none``.
+- ``style``: a vector of style features (headers, list markers, bold, emoji, length, paragraphs,
+  a closing question, an opening interjection, stock phrases), written ``style:<v1>,<v2>,...``
+  with each value in [0, 1]. Two style answers are compared as vectors, by one minus their mean
+  absolute difference, not by equality (see :func:`style_kernel`).
+
+Similarity and ceiling are unbiased for the chance that two answers match (for ``style``, for
+the expected kernel value): the cross-match rate over all pairs of the two models' samples, and
+each model's own self-match rate over its pairs of distinct samples. A plug-in estimate (the
+overlap of two empirical answer distributions, or a distribution compared with itself) would
+be biased upwards for a model's own ceiling at a handful of samples; these are not. The
+ceiling is what the stats layer's normalised score divides by.
 """
 
 from __future__ import annotations
@@ -285,6 +298,82 @@ def norm_format(text: str, meta: dict) -> str | None:
     return f"list={marker};bold={bold};head={head}"
 
 
+# --- stock phrases and style vectors -------------------------------------------------------
+
+#: stock phrases of chat models, each with the regex that finds it
+STOCK_PHRASES: dict[str, str] = {
+    "as an ai": r"\bas an ai\b(?! language model)",
+    "as an ai language model": r"\bas an ai language model\b",
+    "i hope this helps": r"\bi hope (?:this|that) helps\b",
+    "delve": r"\bdelv(?:e|es|ed|ing)\b",
+    "certainly": r"^\W*certainly\b",
+    "absolutely": r"^\W*absolutely\b",
+    "great question": r"\bgreat question\b",
+    "feel free to": r"\bfeel free to\b",
+    "let me know if": r"\blet me know if\b",
+    "in conclusion": r"\bin conclusion\b",
+    "it's important to note": r"\bit(?:'s| is) (?:important|worth) (?:to note|noting)\b",
+    "happy to help": r"\bhappy to (?:help|assist)\b",
+    "i'm sorry": r"\bi(?:'m| am) sorry\b",
+    "tapestry": r"\btapestry\b",
+    "in summary": r"\bin summary\b",
+}
+_STOCK = {k: re.compile(v, re.IGNORECASE | re.MULTILINE) for k, v in STOCK_PHRASES.items()}
+_EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF\U0001F000-\U0001F2FF]")
+_HEADER = re.compile(r"^\s*(?:#{1,6}\s+\S|(?:\*\*|__)[^*_\n]{1,80}(?:\*\*|__):?\s*$)", re.MULTILINE)
+_OPENER = re.compile(r"^\W*(?:certainly|sure|absolutely|of course|great|okay|ok|alright|well|yes|hello|hi)\b",
+                     re.IGNORECASE)
+#: the names of the style vector's entries, in order
+STYLE_FEATURES = ("header", "list", "numbered", "bullet", "bold", "emoji", "length", "paragraphs", "question_end",
+                  "opener", *(f"stock:{k}" for k in STOCK_PHRASES))
+
+
+def norm_stock(text: str, meta: dict) -> str | None:
+    """The stock phrases in ``text``, sorted and joined by "|"; "none" when there are none."""
+    if not text.strip():
+        return None
+    found = sorted(k for k, rx in _STOCK.items() if rx.search(text))
+    return "|".join(found) or "none"
+
+
+def style_vector(text: str) -> list[float]:
+    """The style features of ``text`` (:data:`STYLE_FEATURES`), each in [0, 1]."""
+    import math
+
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    items = [_ITEM.match(ln) for ln in lines]
+    numbered = sum(1 for m in items if m and m.group(1))
+    bullets = sum(1 for m in items if m and m.group(2))
+    n_words = len(text.split())
+    paragraphs = len([p for p in re.split(r"\n\s*\n", text) if p.strip()])
+    v = [float(bool(_HEADER.search(text))), float(numbered + bullets >= 2), float(numbered >= 2), float(bullets >= 2),
+         float(bool(_BOLD.search(text))), float(bool(_EMOJI.search(text))),
+         min(1.0, math.log2(1 + n_words) / 10), float(paragraphs > 1), float(text.rstrip().endswith("?")),
+         float(bool(_OPENER.match(text)))]
+    v += [float(bool(rx.search(text))) for rx in _STOCK.values()]
+    return v
+
+
+def norm_style(text: str, meta: dict) -> str | None:
+    """``style:<v1>,<v2>,...``: :func:`style_vector` as a string (values to 3 decimals)."""
+    if not text.strip():
+        return None
+    return "style:" + ",".join(f"{x:.3g}" for x in style_vector(text))
+
+
+def parse_style(feature: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in feature[6:].split(","))
+
+
+def style_kernel(a: str | tuple, b: str | tuple) -> float:
+    """One minus the mean absolute difference of two style vectors: 1 for the same style."""
+    x = parse_style(a) if isinstance(a, str) else a
+    y = parse_style(b) if isinstance(b, str) else b
+    if len(x) != len(y) or not x:
+        return float("nan")
+    return 1.0 - sum(abs(p - q) for p, q in zip(x, y)) / len(x)
+
+
 NORMALISERS: dict[str, Callable[[str, dict], str | None]] = {
     "number": norm_number,
     "choice": norm_choice,
@@ -294,6 +383,8 @@ NORMALISERS: dict[str, Callable[[str, dict], str | None]] = {
     "favourite": norm_favourite,
     "cutoff": norm_cutoff,
     "format": norm_format,
+    "stock": norm_stock,
+    "style": norm_style,
 }
 
 
@@ -326,15 +417,32 @@ class QuirksScorer(Scorer):
         problem = self.check_prompt(prompt)
         if problem:
             raise ScoringError(problem)
-        return NORMALISERS[prompt.meta["normaliser"]](text or "", prompt.meta)
+        if not isinstance(text, str):
+            text = ""
+        return NORMALISERS[prompt.meta["normaliser"]](text, prompt.meta)
 
-    def pair(self, a: str | None, b: str | None) -> float | None:
+    def prepare(self, feature):
+        if isinstance(feature, str) and feature.startswith("style:"):
+            return parse_style(feature)
+        return feature
+
+    def pair(self, a: str | tuple | None, b: str | tuple | None) -> float | None:
         if a is None or b is None:
             return None
+        if isinstance(a, tuple) or isinstance(b, tuple) or (isinstance(a, str) and a.startswith("style:")):
+            if isinstance(a, str) and not a.startswith("style:") or isinstance(b, str) and not b.startswith("style:"):
+                return None
+            return style_kernel(a, b)
         return 1.0 if a == b else 0.0
+
+    @staticmethod
+    def _vectors(x: list) -> bool:
+        return any(isinstance(a, tuple) or (isinstance(a, str) and a.startswith("style:")) for a in x)
 
     # counting answers makes both O(n) instead of O(n^2); same values as the pairwise mean
     def similarity(self, x: list, y: list) -> float:
+        if self._vectors(x) or self._vectors(y):
+            return Scorer.similarity(self, x, y)
         cx, cy = Counter(a for a in x if a is not None), Counter(b for b in y if b is not None)
         nx, ny = sum(cx.values()), sum(cy.values())
         if not nx or not ny:
@@ -342,6 +450,8 @@ class QuirksScorer(Scorer):
         return sum(c * cy[a] for a, c in cx.items()) / (nx * ny)
 
     def self_similarity(self, x: list) -> float:
+        if self._vectors(x):
+            return Scorer.self_similarity(self, x)
         cx = Counter(a for a in x if a is not None)
         n = sum(cx.values())
         if n < 2:
@@ -349,4 +459,7 @@ class QuirksScorer(Scorer):
         return sum(c * (c - 1) for c in cx.values()) / (n * (n - 1))
 
     def describe(self, feature: Any) -> str:
+        if isinstance(feature, str) and feature.startswith("style:"):
+            on = [n for n, v in zip(STYLE_FEATURES, parse_style(feature)) if v and n != "length"]
+            return "style: " + (", ".join(on) or "plain")
         return "no answer" if feature is None else f"answer: {feature}"
