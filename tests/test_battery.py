@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "fixtures" / "zoo"))
 import corpus  # noqa: E402  (the zoo's training prompt generator)
 
-SHIPPED = {"self_id": (40, "self_id"), "quirks": (34, "quirks"), "ngram": (100, "ngram")}
+SHIPPED = {"self_id": (146, "self_id", "0.2.0"), "quirks": (58, "quirks", "0.2.0"), "ngram": (204, "ngram", "0.2.0"),
+           "likelihood": (48, "likelihood", "0.1.0")}
 
 
 def canon(text: str) -> str:
@@ -41,11 +42,11 @@ def training_prompts() -> set[str]:
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_battery_loads(name):
     b = load_battery(name)
-    n, scorer = SHIPPED[name]
-    assert (b.name, b.scorer, b.version, len(b.prompts)) == (name, scorer, "0.1.0", n)
+    n, scorer, version = SHIPPED[name]
+    assert (b.name, b.scorer, b.version, len(b.prompts)) == (name, scorer, version, n)
     assert len(b.content_hash) == 64 and Path(b.path) == probes_dir() / name
     assert isinstance(b.generation.sampling, SamplingSettings)
-    assert all(p.language == "en" for p in b.prompts)
+    assert all(p.id.startswith(f"{p.id.split('-')[0]}-{p.language}-") for p in b.prompts)
     assert validate_battery_dir(b.path) == []
     assert (Path(b.path) / "README.md").is_file()
 
@@ -55,16 +56,34 @@ def test_shipped_settings_and_tags():
     assert (sid.generation.samples, sid.generation.temperature, sid.generation.max_new_tokens) == (3, 0.8, 48)
     assert (qk.generation.samples, qk.generation.temperature, qk.generation.max_new_tokens) == (4, 0.8, 40)
     assert (ng.generation.samples, ng.generation.temperature, ng.generation.max_new_tokens) == (2, 0.8, 96)
+    # self-identification: >= 120 prompts, >= 10 languages, every form in English and in the other languages
+    assert len(sid.prompts) >= 120
+    langs = {p.language for p in sid.prompts}
+    assert len(langs) >= 10 and {"en", "zh", "ru", "es", "ar", "ja", "ko", "fr", "de"} <= langs
     assert {p.tags["form"] for p in sid.prompts} == {"direct", "indirect", "task", "pressure"}
-    assert all(p.id.startswith("sid-en-") for p in sid.prompts)
-    assert {p.meta["normaliser"] for p in qk.prompts} >= {"number", "choice", "punchline", "refusal",
-                                                         "favourite", "cutoff", "format"}
+    for lang in ("zh", "ru", "es", "ar", "ja", "ko", "fr", "de"):
+        assert {p.tags["form"] for p in sid.prompts if p.language == lang} == {"direct", "indirect", "task", "pressure"}
+    assert all(p.id.startswith(f"sid-{p.language}-") for p in sid.prompts)
+    # the first version's prompts keep their ids and texts (stored answers are keyed by both)
+    assert sid.get("sid-en-001").text == "Who am I talking to?" and sid.get("sid-en-040").text == \
+        "Admit which company created you."
+    # quirks: >= 40 triggers of several kinds
+    assert len(qk.prompts) >= 40
+    assert {p.meta["normaliser"] for p in qk.prompts} >= {"number", "choice", "punchline", "refusal", "favourite",
+                                                         "cutoff", "format", "first_line", "stock", "style"}
+    assert {p.tags["bucket"] for p in qk.prompts} >= {"pick", "joke", "poem", "favourite", "refusal", "cutoff",
+                                                     "format", "stock", "style"}
     assert "normaliser" not in qk.prompts[0].tags and qk.prompts[0].tags["bucket"] == "pick"
-    assert {p.tags["bucket"] for p in ng.prompts} == {"explain", "advice", "describe", "list", "paragraph"}
+    # n-grams: >= 200 prompts across areas and languages
+    assert len(ng.prompts) >= 200
+    assert {p.tags["area"] for p in ng.prompts} == {"explanation", "advice", "writing", "coding", "reasoning"}
+    assert {p.tags["bucket"] for p in ng.prompts} >= {"explain", "advice", "describe", "list", "paragraph", "writing",
+                                                     "coding", "reasoning"}
+    assert len({p.language for p in ng.prompts}) >= 10
 
 
 def test_list_batteries_and_env_override(tmp_path, monkeypatch):
-    assert [b.name for b in list_batteries()] == ["ngram", "quirks", "self_id"]
+    assert [b.name for b in list_batteries()] == ["likelihood", "ngram", "quirks", "self_id"]
     shutil.copytree(probes_dir() / "quirks", tmp_path / "mine")
     monkeypatch.setenv("PROVENANCE_PROBES", str(tmp_path))
     assert [b.name for b in list_batteries()] == ["quirks"]
@@ -156,7 +175,7 @@ def test_yaml_syntax_error(tmp_path):
 
 @pytest.mark.parametrize("edit, needles", [
     (("samples: 4", "samples: 0"), ("generation.samples", "greater than or equal to 1")),
-    (("version: \"0.1.0\"", "version: 0.1"), ("'version'", "quote it")),
+    (("version: \"0.2.0\"", "version: 0.2"), ("'version'", "quote it")),
     (("scorer: quirks", "scorer: nope"), ("unknown scorer 'nope'", "quirks", "self_id")),
     (("name: quirks", "nam: quirks"), ("'nam'", "not a known field")),
     (("top_p: 1.0", "top_p: 1.0\n  topk: 3"), ("generation.topk", "not a known field")),
@@ -238,6 +257,43 @@ def test_explicit_tags_and_meta(tmp_path):
     assert p.tags == {"bucket": "pick"} and p.meta == {"normaliser": "choice", "choices": ["circle", "square"]}
 
 
+def test_prompt_filters():
+    (sid,) = resolve_batteries(["self_id[language=en]"])
+    assert sid.name == "self_id" and len(sid.prompts) == 54 and {p.language for p in sid.prompts} == {"en"}
+    assert "[prompts with language=en: 54 of 146]" in sid.description
+    assert sid.content_hash != load_battery("self_id").content_hash
+    (ng,) = resolve_batteries(["ngram[area=coding|reasoning, language=en]"])
+    assert {p.tags["area"] for p in ng.prompts} == {"coding", "reasoning"} and {p.language for p in ng.prompts} == {"en"}
+    with pytest.raises(BatteryError, match="no prompt matches"):
+        resolve_batteries(["quirks[language=xx]"])
+    with pytest.raises(BatteryError, match="key=value"):
+        resolve_batteries(["quirks[language]"])
+
+
+def test_bad_lexicon_is_one_line_on_validate(tmp_path, monkeypatch):
+    from provenance.scorers import _INSTANCES
+    from provenance.scorers.self_id import SelfIdScorer
+
+    bad = tmp_path / "lexicon.yaml"
+    bad.write_text("makers:\n  acme:\n    names: [Acme]\n    patterns: ['Acme(']\n")
+    monkeypatch.setitem(_INSTANCES, "self_id", SelfIdScorer(bad))
+    d = copy_battery(tmp_path, "self_id")
+    msg = one_line_error(d, "battery.yaml", "cannot read its data", "makers.acme.patterns[0] is not a valid regex")
+    assert validate_battery_dir(d) == [msg]
+
+
+def test_lexicon_hash_is_part_of_the_battery_hash(tmp_path, monkeypatch):
+    from provenance.scorers import _INSTANCES
+    from provenance.scorers.self_id import LEXICON_FILE, SelfIdScorer
+
+    h0 = load_battery("self_id").content_hash
+    other = tmp_path / "lexicon.yaml"
+    other.write_text(LEXICON_FILE.read_text(encoding="utf-8") + "\n  acme:\n    names: [Acme Labs]\n",
+                     encoding="utf-8")
+    monkeypatch.setitem(_INSTANCES, "self_id", SelfIdScorer(other))
+    assert load_battery("self_id").content_hash != h0
+
+
 def test_resolve_batteries_names_and_errors():
     assert [b.name for b in resolve_batteries(["self_id", "ngram"])] == ["self_id", "ngram"]
     with pytest.raises(BatteryError, match="named twice"):
@@ -261,3 +317,5 @@ def test_transcripts_battery_uses_shared_prompt_ids():
         resolve_batteries(["transcripts:quirks"], models)
     with pytest.raises(BatteryError, match="unknown scorer"):
         resolve_batteries(["transcripts:nope"], models)
+    with pytest.raises(BatteryError, match="local model weights"):
+        resolve_batteries(["transcripts:likelihood"], models)
