@@ -5,7 +5,9 @@ an injected latency of 200 ms; the client is the real audit path (``collect`` ->
 ``provenance.fetch``: tenacity retries, per-endpoint semaphore, one SQLite commit and one
 evidence-log row per answer). With 32 requests in flight the bound is 32 / 0.2 s =
 160 answers/s; we report the measured rate as a fraction of it, without faults and with
-20% of attempts failing (429/500/503 with Retry-After 50 ms, resets).
+20% of attempts failing (429/500/503 with Retry-After 50 ms, resets), and, to tell the
+machine's limits from the client's, without injected latency (the rate client and server
+reach together on the CPU they get).
 
 The server answers with ``mock/`` backends: the point is the client's concurrency, not
 model speed (a real model's own latency would just replace the injected 200 ms). Run:
@@ -89,7 +91,7 @@ def run(tmp: Path, *, latency: float, concurrency: int, n_prompts: int, samples:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    bound = concurrency / latency
+    bound = concurrency / latency if latency else float("inf")
     rate = n / seconds
     return {"latency_s": latency, "concurrency": concurrency, "fault_rate": fault_rate, "answers": n,
             "http_calls": len(log), "retries": stats.retries, "seconds": round(seconds, 3),
@@ -113,10 +115,18 @@ def main() -> None:
             r = run(tmp, latency=0.2, concurrency=32, n_prompts=n_prompts, samples=4, fault_rate=fault_rate)
             print(json.dumps(r))
             results.append(r)
+        # what this machine can do at all right now: no injected latency, same concurrency
+        # (client and server share its cores with whatever else runs)
+        sat = run(tmp, latency=0.0, concurrency=32, n_prompts=n_prompts, samples=4, fault_rate=0.0)
+        sat["bound_per_s"] = sat["fraction_of_bound"] = None
+        print(json.dumps(sat))
+        results.append(sat)
     doc = {"benchmark": "api_throughput", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
            "description": "answers/s collected by the audit path from the loopback server with 200 ms injected "
-                          "latency and 32 concurrent requests; bound = concurrency / latency",
+                          "latency and 32 concurrent requests; bound = concurrency / latency. The last row has no "
+                          "injected latency: the most this machine gave client and server together at the time; "
+                          "where it is below the bound, the bound could not be reached on it",
            "results": results}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
