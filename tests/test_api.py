@@ -108,7 +108,7 @@ def test_same_answers_over_http_as_local_for_the_same_seed():
 def test_mixed_faults_every_answer_once_and_retries_only_for_faults(tmp_path):
     """20% of HTTP attempts fail, of every kind the server injects; the audit completes, every
     answer is stored once, and each request reached the server exactly 1 + (its faults) times."""
-    battery = small_battery(tmp_path / "battery", n_prompts=12, samples=3)
+    battery = small_battery(tmp_path / "battery", n_prompts=14, samples=3)
     faults = Faults(rate=0.2, retry_after=0.02, slow_seconds=1.5, seed=3, cycle=True)
     with LoopbackServer(MOCKS, faults=faults) as srv:
         spec = make_spec(api_audit(srv.base_url, battery, options={"timeout": 0.75, "max_concurrency": 16}))
@@ -116,7 +116,7 @@ def test_mixed_faults_every_answer_once_and_retries_only_for_faults(tmp_path):
         attempts, injected = srv.attempts(), srv.injected()
         kinds = Counter(h.fault for h in srv.hits if h.fault)
     rows = _rows(tmp_path / "out" / "store.sqlite")
-    assert len(rows) == len(set(r[:3] for r in rows)) == 3 * 12 * 3
+    assert len(rows) == len(set(r[:3] for r in rows)) == 3 * 14 * 3
     assert len(attempts) == len(rows)
     assert all(attempts[k] == 1 + injected[k] for k in attempts), "a request was asked more often than its faults require"
     assert set(kinds) == set(FAULT_KINDS), kinds

@@ -7,16 +7,17 @@ vLLM does (per-request seeds keep answers independent of batching); it also answ
 Anthropic's ``POST /v1/messages``. It injects faults on
 demand, deterministically per (request, attempt):
 
-=================  ==========================================================
-``429``            429 with ``Retry-After``
-``503``            503 with ``Retry-After``
-``500``            500 with a JSON error body
-``slow``           the answer, but only after ``slow_seconds`` (past a client timeout)
-``truncated``      the headers and half the JSON body, then the connection closes
-``reset``          the connection is reset (TCP RST) without an answer
-``content-type``   200 with an HTML page instead of JSON
-``empty-choices``  200 with ``"choices": []``
-=================  ==========================================================
+==================  ==========================================================
+``429``             429 with ``Retry-After``
+``503``             503 with ``Retry-After``
+``500``             500 with a JSON error body
+``slow``            the answer, but only after ``slow_seconds`` (past a client timeout)
+``truncated``       the headers and half the JSON body, then the connection closes
+``truncated-json``  a complete HTTP answer whose JSON body is cut in half
+``reset``           the connection is reset (TCP RST) without an answer
+``content-type``    200 with an HTML page instead of JSON
+``empty-choices``   200 with ``"choices": []``
+==================  ==========================================================
 
 It counts every request it receives (:attr:`LoopbackServer.hits`), keyed by
 (model, seed, messages), so tests can check that nothing was asked more often than its
@@ -52,7 +53,7 @@ import h11
 from ..models import load_model
 from ..models.base import Model, Request, SamplingSettings
 
-FAULT_KINDS = ("429", "500", "503", "slow", "truncated", "reset", "content-type", "empty-choices")
+FAULT_KINDS = ("429", "500", "503", "slow", "truncated", "truncated-json", "reset", "content-type", "empty-choices")
 
 
 @dataclass
@@ -344,6 +345,8 @@ class LoopbackServer:
                 answer["choices" if not messages_api else "content"] = []
             status = 200
             s, h, payload, _ = self._json(200, answer)
+            if fault == "truncated-json":
+                payload = payload[: len(payload) // 2]
             return s, h, payload, "truncated" if fault == "truncated" else "normal"
         finally:
             hit.status = status
