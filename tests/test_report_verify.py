@@ -89,6 +89,21 @@ def test_a_changed_response_with_a_forged_hash_is_found(audit_copy):
     assert not c["numbers"].ok  # the scores recomputed from the forged answer differ too
 
 
+def test_a_record_older_than_its_optional_sections_still_verifies(audit_copy):
+    """A report written before `details` and `usage` existed: those are noted, not mismatched."""
+    from provenance.report import render_html, render_markdown
+
+    p = audit_copy / "report.json"
+    report = json.loads(p.read_text(encoding="utf-8"))
+    del report["details"], report["usage"]
+    p.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (audit_copy / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    (audit_copy / "report.html").write_text(render_html(report), encoding="utf-8")
+    v = verify_audit(audit_copy)
+    assert v.ok, "\n".join(v.lines())
+    assert any("has no details, usage" in n for n in v.notes)
+
+
 def test_diff_names_paths():
     a = {"x": [1, {"y": 0.5, "z": "a"}], "k": None}
     b = {"x": [1, {"y": 0.5 + 1e-12, "z": "b"}], "k": None}

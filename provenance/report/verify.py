@@ -235,8 +235,11 @@ def verify_audit(audit_dir: str | Path) -> Verification:
                    for m in report["models"] if ids.get(m["label"]) != m["identity_hash"]]
         v.checks.append(Check("models", not changed, f"{len(report['models'])} model identities unchanged"
                               if not changed else f"{len(changed)} model identities changed", changed))
+        newer = [k for k in fresh if k not in report and k not in RUN_FIELDS]
+        if newer:  # optional sections this record predates: nothing to compare them with
+            v.notes.append(f"this record has no {', '.join(newer)} (written by an earlier version); not compared")
         numbers = diff({k: x for k, x in report.items() if k not in RUN_FIELDS},
-                       {k: x for k, x in fresh.items() if k not in RUN_FIELDS})
+                       {k: x for k, x in fresh.items() if k not in RUN_FIELDS and k not in newer})
         v.checks.append(Check("numbers", not numbers, "every field recomputed from the store equals the report"
                               if not numbers else f"{len(numbers)} fields differ from the recomputation", numbers))
         if report["tool"] != fresh["tool"]:
