@@ -114,8 +114,10 @@ def test_every_section_has_a_figure(zoo):
 
 
 def test_html_has_all_sections(zoo):
-    out, _ = zoo
+    out, report = zoo
     page = (out / "report.html").read_text(encoding="utf-8")
+    if report.get("battery_statistics"):
+        assert "Battery-specific statistics" in page
     for anchor in ('id="summary"', 'id="caveats"', 'id="evidence"', 'id="methods"', "Who each model claims to be",
                    "Answer distributions", "shared distinctive word 3-grams", "Usage and cost", "combined rank-scale excess",
                    "content hash", "store key"):

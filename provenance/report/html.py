@@ -299,6 +299,33 @@ def _ngram_table(detail: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _battery_statistics(report: dict[str, Any], battery: str) -> str:
+    """The battery-specific statistics of report.json (``battery_statistics``, written by the
+    scorers' own module), as tables: one row per reference, scalar fields and estimates."""
+    out = []
+    for s in report.get("battery_statistics") or []:
+        if s.get("battery") != battery:
+            continue
+        for key, rows in s.items():
+            if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
+                continue
+            cols = [k for k, v in rows[0].items() if k != "what" and (isinstance(v, (str, int, float)) or
+                                                                      (isinstance(v, dict) and "estimate" in v))]
+            cells = []
+            for r in rows:
+                row = []
+                for k in cols:
+                    v = r.get(k)
+                    row.append(_num_cell(v) if isinstance(v, dict) else
+                               f'<td class="num">{esc(f"{v:.3g}")}</td>' if isinstance(v, float) else esc(v))
+                cells.append(("", row))
+            what = rows[0].get("what") or s.get("what") or ""
+            out.append(f"<h5>{esc(s.get('kind', ''))}: {esc(key.replace('_', ' '))}</h5>"
+                       + (f'<p class="muted">{esc(what)}</p>' if what else "")
+                       + _tag_table([esc(c.replace("_", " ")) for c in cols], cells))
+    return ("<h4>Battery-specific statistics</h4>" + "".join(out)) if out else ""
+
+
 def _battery_section(report: dict[str, Any], i: int, b: dict[str, Any]) -> str:
     roles = {m["label"]: m["role"] for m in report["models"]}
     order = [m["label"] for m in report["models"]]
@@ -323,6 +350,7 @@ def _battery_section(report: dict[str, Any], i: int, b: dict[str, Any]) -> str:
         elif d["kind"] == "ngram":
             parts += [f"<h4>Top shared distinctive word {esc(d['n'])}-grams</h4>",
                       _figure(F.ngram_figure(d), f"{slug}-ngrams"), _ngram_table(d)]
+    parts.append(_battery_statistics(report, b["name"]))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
 
