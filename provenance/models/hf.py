@@ -209,11 +209,17 @@ class HFModel(Model):
 
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[tuple[float, int]]:
         """Sum of log p(continuation | prompt) under the chat template, and token count."""
+        return [(sum(lp), len(lp)) for lp, _, _ in self.token_scores(pairs)]
+
+    def token_scores(self, pairs: list[tuple[str, str]]) -> list[tuple[list[float], list[int], list[int]]]:
+        """For each (prompt, continuation): per continuation token its log-probability, its id,
+        and the model's most likely token at that position (white-box checks). Batches are
+        left-padded and prompts rendered exactly as in generation."""
         import torch
 
         self._load()
         tok, model = self._tokenizer, self._model
-        results: list[tuple[float, int]] = []
+        results: list[tuple[list[float], list[int], list[int]]] = []
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs[start : start + self.batch_size]
             rows = []
@@ -229,12 +235,12 @@ class HFModel(Model):
                 ids[i, width - len(seq):] = torch.tensor(seq)
                 att[i, width - len(seq):] = 1
             with torch.no_grad():
-                logp = torch.log_softmax(model(input_ids=ids.to(self.device), attention_mask=att.to(self.device)).logits.float(), -1).cpu()
+                logits = model(input_ids=ids.to(self.device), attention_mask=att.to(self.device)).logits.float()
+                logp = torch.log_softmax(logits, -1).cpu()
+            top = logp.argmax(-1)
             for i, (p, c) in enumerate(rows):
-                n = len(c)
-                pos = torch.arange(width - n - 1, width - 1)
-                lp = logp[i, pos, torch.tensor(c)].sum().item()
-                results.append((lp, n))
+                pos = torch.arange(width - len(c) - 1, width - 1)
+                results.append((logp[i, pos, torch.tensor(c)].tolist(), list(c), top[i, pos].tolist()))
         return results
 
     def close(self) -> None:

@@ -132,33 +132,8 @@ def _tokenizer_hash(model: "Model") -> str | None:
 
 def _argmax_tokens(model: "Model", pairs: list[tuple[str, str]]) -> list[list[tuple[int, int]]]:
     """For each (prompt, answer): (answer token, most likely token) at every answer position,
-    under ``model`` (an hf/ model; uses its loaded transformers model)."""
-    import torch
-
-    model._load()  # noqa: SLF001 - the hf backend's lazily loaded weights
-    tok, lm = model._tokenizer, model._model  # noqa: SLF001
-    out = []
-    for start in range(0, len(pairs), getattr(model, "batch_size", 16)):
-        chunk = pairs[start:start + getattr(model, "batch_size", 16)]
-        rows = []
-        for prompt, cont in chunk:
-            p_ids = tok(model.render(prompt), add_special_tokens=not tok.chat_template)["input_ids"]
-            c_ids = tok(cont + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
-            rows.append((p_ids, c_ids))
-        width = max(len(p) + len(c) for p, c in rows)
-        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-        att = torch.zeros_like(ids)
-        for i, (p, c) in enumerate(rows):
-            seq = p + c
-            ids[i, width - len(seq):] = torch.tensor(seq)
-            att[i, width - len(seq):] = 1
-        with torch.no_grad():
-            top = lm(input_ids=ids.to(model.device), attention_mask=att.to(model.device)).logits.argmax(-1).cpu()
-        for i, (p, c) in enumerate(rows):
-            n = len(c)
-            pred = top[i, width - n - 1:width - 1].tolist()
-            out.append(list(zip(c, pred)))
-    return out
+    under ``model`` (an hf/ model)."""
+    return [list(zip(ids, top)) for _, ids, top in model.token_scores(pairs)]
 
 
 def prepare_white_box(data: "BatteryData", models: dict[str, "Model"], store: "Store") -> None:
