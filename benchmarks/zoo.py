@@ -69,7 +69,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store", type=Path, default=STORE)
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--no-collect", action="store_true", help="analyse the store as it is, asking no model")
     a = ap.parse_args(argv)
     start = time.time()
     names = sorted(p.name for p in ZOO.iterdir() if (p / "config.json").exists())
@@ -79,8 +78,8 @@ def main(argv=None) -> int:
         return 2
     a.store.parent.mkdir(parents=True, exist_ok=True)
     models = {m: f"hf/{ZOO / m}" for m in names}
-    _, _, datas = load_pool(models, BATTERIES, a.store, seed=a.seed, progress=True, collect_missing=not a.no_collect)
-    print(f"collected in {time.time() - start:.0f} s", flush=True)
+    _, _, datas = load_pool(models, BATTERIES, a.store, seed=a.seed, progress=True)
+    print(f"collected in {time.time() - start:.0f} s")
     warnings.simplefilter("ignore")
     tables = [d.table() for d in datas]
     B = a.resamples
