@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store", type=Path, default=STORE)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--no-collect", action="store_true", help="analyse the store as it is, asking no model")
     a = ap.parse_args(argv)
     start = time.time()
     names = sorted(p.name for p in ZOO.iterdir() if (p / "config.json").exists())
@@ -78,8 +79,8 @@ def main(argv=None) -> int:
         return 2
     a.store.parent.mkdir(parents=True, exist_ok=True)
     models = {m: f"hf/{ZOO / m}" for m in names}
-    _, _, datas = load_pool(models, BATTERIES, a.store, seed=a.seed, progress=True)
-    print(f"collected in {time.time() - start:.0f} s")
+    _, _, datas = load_pool(models, BATTERIES, a.store, seed=a.seed, progress=True, collect_missing=not a.no_collect)
+    print(f"collected in {time.time() - start:.0f} s", flush=True)
     warnings.simplefilter("ignore")
     tables = [d.table() for d in datas]
     B = a.resamples
@@ -99,6 +100,17 @@ def main(argv=None) -> int:
                 loco[f"{sc}:{side}"].append({"candidate": k, "reference": c.reference, "battery": "combined",
                                              "estimate": c.excess.estimate, "ci": list(c.excess.confidence_interval),
                                              "includes_zero": includes_zero(c.excess)})
+    # the same with intervals from prompt resampling alone (no spread between models)
+    for sc, side in variants():
+        rows = []
+        for k in CONTROLS:
+            st = audit_statistics(tables, k, TEACHERS, [c for c in CONTROLS if c != k], baseline=side, scale=sc,
+                                  n_resamples=B, n_permutations=0, rng=a.seed, loo_controls=False, warn=False,
+                                  models_spread=False)
+            rows += [{"battery": r.battery, "includes_zero": includes_zero(r.excess if sc == "similarity"
+                                                                          else r.rank_excess)} for r in st.results]
+            rows += [{"battery": "combined", "includes_zero": includes_zero(c.excess)} for c in st.combined]
+        loco[f"{sc}:{side}, prompts only"] = rows
     loco_summary = {}
     for key, rows in loco.items():
         def rate(rs):

@@ -63,7 +63,7 @@ SCALES = {
 #: the side and scale that lead when none is asked for (chosen by measurement on models of
 #: known lineage: see benchmarks/README.md)
 DEFAULT_BASELINE = "both"
-DEFAULT_SCALE = "rank"
+DEFAULT_SCALE = "similarity"
 TEST_METHOD = ("permutation over prompts: on each prompt the candidate's label is swapped with that of a random "
                "one of the candidate and the controls; beside it, the candidate's rank among all k + 1 models "
                "(p_value_models, relabelling whole models)")
