@@ -82,7 +82,7 @@ def run_cell(args) -> dict:
                 for r in st.results:
                     count(variant, f"excess:{r.battery}:{st.baseline}", r.excess, 0.0)
                     count(variant, f"rank:{r.battery}:{st.baseline}", r.rank_excess, 0.0)
-                count(variant, "combined:rank", st.combined[0].excess, 0.0)
+                count(variant, f"combined:{st.scale}", st.combined[0].excess, 0.0)
             continue
         st = audit_statistics(tables, "C", ["R"], controls, rng=rng, scale="similarity", **opts)
         for r in st.results:
