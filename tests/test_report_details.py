@@ -119,7 +119,8 @@ def test_html_has_all_sections(zoo):
     if report.get("battery_statistics"):
         assert "Battery-specific statistics" in page
     for anchor in ('id="summary"', 'id="caveats"', 'id="evidence"', 'id="methods"', "Who each model claims to be",
-                   "Answer distributions", "shared distinctive word 3-grams", "Usage and cost", "combined rank-scale excess",
+                   "Answer distributions", "shared distinctive word 3-grams", "Usage and cost",
+                   f"combined {report['combined'][0]['scale']}-scale excess",
                    "content hash", "store key"):
         assert anchor.lower() in page.lower(), anchor
     assert page.count('class="plotly-graph-div"') == 8

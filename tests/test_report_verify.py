@@ -52,7 +52,10 @@ def test_one_edited_number_is_found(audit_copy):
 def test_an_edited_html_number_is_found(audit_copy):
     p = audit_copy / "report.html"
     page = p.read_text(encoding="utf-8")
-    p.write_text(page.replace("combined rank-scale excess 0.", "combined rank-scale excess 9.", 1), encoding="utf-8")
+    scale = json.loads((audit_copy / "report.json").read_text(encoding="utf-8"))["combined"][0]["scale"]
+    head = f"combined {scale}-scale excess 0."
+    assert head in page
+    p.write_text(page.replace(head, head.replace(" 0.", " 9."), 1), encoding="utf-8")
     c = checks(verify_audit(audit_copy))
     assert not c["views"].ok and c["numbers"].ok
     assert c["views"].findings == ["report.html: is not the rendering of report.json (edited, or rendered by another version)"]
