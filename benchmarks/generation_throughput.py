@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(ROOT / "fixtures" / "zoo" / "models" / "teacher-a"))
     ap.add_argument("--prompts", type=int, default=128)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="32 prompts (CI smoke run)")
