@@ -152,6 +152,11 @@ def zoo_detection_figures(r: dict) -> list[Figure]:
                         " · ".join(fmt(p["power"], 2) for p in curve["points"])
                         + (f" (≥ 0.8 from {reach} prompts)" if reach else " (never ≥ 0.8)"),
                         None, None, reach))
+    for s in sorted({c["samples"] for c in pc["curves"]}):
+        reach = {c["batteries"]: c.get("n_for_power_0.8") for c in pc["curves"] if c["samples"] == s}
+        out.append(_fig(n, f"power: prompts per battery for 80% of intervals above 0, each battery alone, "
+                           f"{s} sample(s)/prompt", ", ".join(f"{b} {v or 'never'}" for b, v in reach.items()
+                                                             if b != "combined"), None, None))
     for way, x in r["scrubbed_a"].items():
         ci = x["combined_ci"]
         out.append(_fig(n, f"scrubbed-a vs teacher-a, combined excess {way}",
@@ -165,10 +170,12 @@ def real_pairs_figures(name: str) -> Callable[[dict], list[Figure]]:
     def f(r: dict) -> list[Figure]:
         h = r["headline"]
         nv = h["naive_word3_jaccard"]
+        goal = name == "mt_bench"  # the project's goal on MT-bench; Vicuna-bench has too few labelled pairs for one
         out = [_fig(name, f"derived vs independent pairs ({h['n_derived']} vs {h['n_independent']}): AUROC / TPR at "
                           f"1% FPR, leading score (default batteries)",
-                    f"{fmt(h['auroc'])} / {fmt(h['tpr_at_1pct_fpr'], 2)}", "AUROC ≥ 0.95 and above the naive baseline",
-                    h["auroc"] >= 0.95 and h["auroc"] > nv["auroc"], h["auroc"],
+                    f"{fmt(h['auroc'])} / {fmt(h['tpr_at_1pct_fpr'], 2)}",
+                    "AUROC ≥ 0.95 and above the naive baseline" if goal else None,
+                    (h["auroc"] >= 0.95 and h["auroc"] > nv["auroc"]) if goal else None, h["auroc"],
                     "the highest-scoring 'independent' pairs involve chatglm-6b (benchmarks/README.md)"
                     if name == "mt_bench" and h["auroc"] < 0.95 else
                     ("3 derived against 7 independent pairs: a small sample" if name == "vicuna_bench" else None)),
@@ -256,13 +263,13 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("zoo_detection", "zoo_detection.py", "zoo_detection.json",
               ["--out", "{out}"], ["--quick", "--out", "{out}", "--store", "{tmp}/zoo-quick-store.sqlite"],
               zoo_detection_figures, "the zoo: AUROC per battery, power curve, scrubbed-a with and without self-ID",
-              needs=(ZOO / "lineage.json",)),
-    Benchmark("zoo", "zoo.py", "zoo.json", ["--out", "{out}"], None, zoo_figures,
-              "the zoo: leave-one-control-out, dose series, students vs null pairs", needs=(ZOO / "lineage.json",),
-              why_not_quick="needs every zoo model's answers to every prompt (zoo_detection --quick covers the zoo)"),
+              needs=(ZOO.parent / "lineage.json",)),
+    Benchmark("zoo", "zoo.py", "zoo.json", ["--out", "{out}"],
+              ["--quick", "--out", "{out}", "--store", "{tmp}/zoo-quick-store.sqlite"], zoo_figures,
+              "the zoo: leave-one-control-out, dose series, students vs null pairs", needs=(ZOO.parent / "lineage.json",)),
     Benchmark("batteries_zoo", "batteries_zoo.py", "batteries_zoo.json", ["--out", "{out}"], None,
               batteries_zoo_figures, "each battery alone on the zoo, white-box battery included",
-              needs=(ZOO / "lineage.json",), why_not_quick="runs three full audits with the white-box battery"),
+              needs=(ZOO.parent / "lineage.json",), why_not_quick="runs three full audits with the white-box battery"),
     Benchmark("mt_bench", "mt_bench.py", "mt_bench.json", ["--out", "{out}"],
               ["--out", "{out}", "--resamples", "199"], real_pairs_figures("mt_bench"),
               "real MT-bench transcripts: derived vs independent pairs, naive baseline beside",
@@ -351,11 +358,11 @@ def run_one(b: Benchmark, quick: bool, results: Path) -> dict[str, Any]:
 
 # -- the summary --------------------------------------------------------------------------------
 
-def collect_figures(results: Path, names: list[str] | None = None) -> tuple[list[Figure], dict[str, dict]]:
+def collect_figures(results: Path, quick: bool = False) -> tuple[list[Figure], dict[str, dict]]:
+    """Headline figures of every registered benchmark whose result file is in ``results``,
+    and per benchmark its (logical) result path, run time and date."""
     figures, files = [], {}
     for b in BENCHMARKS:
-        if names and b.name not in names:
-            continue
         p = results / b.result
         if not p.exists():
             files[b.name] = {"result": None}
@@ -366,7 +373,7 @@ def collect_figures(results: Path, names: list[str] | None = None) -> tuple[list
         except (KeyError, TypeError, IndexError, ValueError) as e:
             figs = [_fig(b.name, "(result file not understood)", f"{type(e).__name__}: {e}")]
         figures += figs
-        files[b.name] = {"result": str(p.relative_to(ROOT)), "seconds": r.get("seconds"),
+        files[b.name] = {"result": f"benchmarks/results/{'quick/' if quick else ''}{b.result}", "seconds": r.get("seconds"),
                          "created": r.get("created") or r.get("created_at"), "quick": r.get("quick"),
                          "machine": r.get("machine")}
     return figures, files
@@ -401,7 +408,7 @@ def render_md(figures: list[Figure], files: dict[str, dict], machine: dict | Non
         if x["result"] is None:
             lines.append(f"| {name} | (none: not run) | | |")
         else:
-            rel = Path(x["result"]).relative_to("benchmarks")
+            rel = x["result"].removeprefix("benchmarks/")
             lines.append(f"| {name} | [{rel}]({rel}) | {fmt(x.get('seconds'))} | {x.get('created') or '–'} |")
     return "\n".join(lines) + "\n"
 
@@ -414,11 +421,16 @@ def print_table(figures: list[Figure]) -> None:
         print(f"{f.benchmark:{w1}s}  {m:4s}  {f.measured[:38]:38s}  {(f.target or '-')[:26]:26s}  {f.figure}")
 
 
-def write_summary(results: Path, quick: bool, runs: dict[str, dict] | None = None) -> str:
-    figures, files = collect_figures(results)
+def summary_markdown(results: Path, quick: bool) -> tuple[str, list[Figure], dict, dict | None]:
+    """SUMMARY.md's text from the result files in ``results`` alone (and the figures behind it)."""
+    figures, files = collect_figures(results, quick)
     machine_p = results / MACHINE
     machine = json.loads(machine_p.read_text()) if machine_p.exists() else None
-    md = render_md(figures, files, machine, quick)
+    return render_md(figures, files, machine, quick), figures, files, machine
+
+
+def write_summary(results: Path, quick: bool, runs: dict[str, dict] | None = None) -> str:
+    md, figures, files, machine = summary_markdown(results, quick)
     summary_p = results / "summary.json"
     old = json.loads(summary_p.read_text()) if summary_p.exists() else {}
     summary = {"what": "headline figures of every benchmark, computed from the result files by benchmarks/run.py",
@@ -428,10 +440,10 @@ def write_summary(results: Path, quick: bool, runs: dict[str, dict] | None = Non
                            "none": sum(f.met is None for f in figures)}}
     summary_p.parent.mkdir(parents=True, exist_ok=True)
     summary_p.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
-    md_path = results / "SUMMARY.md" if quick else SUMMARY_MD
+    md_path = SUMMARY_MD if results.resolve() == RESULTS.resolve() else results / "SUMMARY.md"
     md_path.write_text(md, encoding="utf-8")
     print_table(figures)
-    print(f"\nwrote {summary_p.relative_to(ROOT)} and {md_path.relative_to(ROOT)}")
+    print(f"\nwrote {summary_p} and {md_path}")
     return md
 
 
