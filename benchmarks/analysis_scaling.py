@@ -272,12 +272,23 @@ def statistics_worker(audit_dir: Path, n_resamples: int) -> dict:
     return {"pair_scoring_seconds": round(scoring, 3), "statistics_seconds": round(time.perf_counter() - t, 3)}
 
 
+def _memory_cap() -> None:
+    """In the child: cap its address space at 3/4 of the machine's memory, so that a size too
+    large for this machine fails alone (MemoryError) instead of exhausting the machine."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        resource.setrlimit(resource.RLIMIT_AS, (int(total * 0.75), int(total * 0.75)))
+    except (ValueError, OSError):
+        pass
+
+
 def run_child(args: list[str]) -> tuple[dict, float, float]:
     """Run this script in a fresh process; (its JSON answer, wall seconds, peak RSS MB)."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    p = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, env=env, cwd=ROOT,
+                         preexec_fn=_memory_cap)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
@@ -348,8 +359,17 @@ def main(argv=None) -> int:
               f"{a.resamples} resamples", flush=True)
         head = measure(work, a.n_prompts, a.models, a.seed, a.resamples, stats_alone=True)
         print(f"scaling: {a.sizes} prompts", flush=True)
-        rows = [head if (n, a.scaling_models) == (a.n_prompts, a.models) else
-                measure(work, n, a.scaling_models, a.seed, a.resamples, stats_alone=False) for n in a.sizes]
+        rows, failed = [], []
+        for n in a.sizes:
+            if (n, a.scaling_models) == (a.n_prompts, a.models):
+                rows.append(head)
+                continue
+            try:
+                rows.append(measure(work, n, a.scaling_models, a.seed, a.resamples, stats_alone=False))
+            except RuntimeError as e:  # e.g. more memory than this machine has
+                print(f"  {n:6d} prompts: failed ({e})", flush=True)
+                failed.append({"n_prompts": n, "error": str(e)})
+                shutil.rmtree(work / f"n{n}", ignore_errors=True)
     finally:
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -377,7 +397,7 @@ def main(argv=None) -> int:
         "scaling": {"what": f"{a.scaling_models} models x {SAMPLES} samples x 3 batteries", "sizes": sizes, "seconds": secs, "peak_rss_mb": [r["peak_rss_mb"] for r in rows],
                     "slope": slope(sizes, secs), "slope_from_1000": slope(*zip(*big)) if len(big) >= 2 else None,
                     "target_mb": TARGET_MB},
-        "rows": rows, "seconds": round(time.time() - start, 1),
+        "rows": rows, "failed_sizes": failed, "seconds": round(time.time() - start, 1),
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")

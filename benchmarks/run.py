@@ -273,6 +273,9 @@ def scaling_figures(r: dict) -> list[Figure]:
                     "every answer's features are held in memory (n-gram sets: some kB per answer), and the "
                     "bootstrap holds a resamples x prompts count matrix per battery"
                     if max(s["peak_rss_mb"]) >= 1024 else None))
+    for f in r.get("failed_sizes", []):
+        out.append(_fig("analysis_scaling", f"{f['n_prompts']} prompts ({what})", "failed: " + f["error"],
+                        "runs", False, None, "the analysing process may use at most 3/4 of the machine's memory"))
     return out
 
 
@@ -338,7 +341,7 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         info["gpu"] = None
     if not info.get("gpu"):
-        info["gpu_note"] = "no GPU: no accelerator was lent to this run, every figure is from the CPU"
+        info["gpu_note"] = "no accelerator was lent to this run; every figure is from the CPU"
     try:
         mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
         info["memory_gb"] = round(int(mem.split()[1]) / 1024 ** 2, 1)
@@ -415,8 +418,8 @@ def render_md(figures: list[Figure], files: dict[str, dict], machine: dict | Non
         lines += ["**Quick mode** (CI smoke run): small prompt subsets and few resamples. These figures show that "
                   "every benchmark runs, not what it measures.", ""]
     if machine:
-        gpu = machine.get("gpu") or machine.get("gpu_note", "none")
-        lines += [f"Machine of the last full run: {machine.get('cpus')} CPUs, {machine.get('memory_gb', '?')} GB, "
+        gpu = machine.get("gpu") or f"none ({machine.get('gpu_note', 'none found')})"
+        lines += [f"Machine: {machine.get('cpus')} CPUs, {machine.get('memory_gb', '?')} GB, "
                   f"Python {machine.get('python')}, torch {machine.get('torch', '-')}, {machine.get('platform')}; "
                   f"GPU: {gpu}. Load average when the run started: {machine.get('load_avg_1m')}.", ""]
     lines += ["| benchmark | figure | target | measured | met |", "|---|---|---|---|---|"]
