@@ -15,6 +15,11 @@ pair labels in ``../shared/data/pairs.json`` in place. Steps:
    ``independent`` pairs, for each baseline side and scale and battery set, beside the
    naive raw word-3-gram Jaccard baseline; and where the same-model pairs rank.
 
+``--source vicuna_bench`` runs the same protocol on ``vicuna_bench.jsonl.gz`` (7 models, 80
+prompts; 3 derived and 7 independent labelled pairs, no re-runs, so no pool rankings and no
+leave-one-control-out) and writes ``vicuna_bench.json``. Where the data are absent the script
+says so and exits without writing anything.
+
 Run: ``.venv/bin/python benchmarks/mt_bench.py`` (a minute or two). Writes
 ``benchmarks/results/mt_bench.json``.
 """
@@ -60,18 +65,26 @@ def controls_for(reference: str, candidate: str, independent: dict[str, set[str]
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--source", default="mt_bench", choices=["mt_bench", "vicuna_bench"],
+                    help="which transcripts file of the data folder (and its labelled pairs)")
     ap.add_argument("--resamples", type=int, default=1999)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
+    out = a.out or OUT.with_name(f"{a.source}.json")
+    source = a.data / f"{a.source}.jsonl.gz"
+    if not source.exists() or not (a.data / "pairs.json").exists():
+        print(f"skipped: {source} or {a.data / 'pairs.json'} is absent (real transcripts live outside the repo, "
+              f"in ../shared/data/)")
+        return 0
     warnings.simplefilter("ignore")
     start = time.time()
-    models = transcript_models(a.data / "mt_bench.jsonl.gz")
+    models = transcript_models(source)
     labels = list(models)
     with tempfile.TemporaryDirectory() as tmp:
         _, _, datas = load_pool(models, BATTERIES, Path(tmp) / "store.sqlite")
     tables = {d.battery.name: d.table() for d in datas}
-    pairs = [p for p in json.loads((a.data / "pairs.json").read_text()) if p["source"] == "mt_bench"]
+    pairs = [p for p in json.loads((a.data / "pairs.json").read_text()) if p["source"] == a.source]
     independent: dict[str, set[str]] = {}
     for p in pairs:
         if p["label"] == "independent":
@@ -85,7 +98,7 @@ def main(argv=None) -> int:
     default_tables = [tables[b] for b in BATTERY_SETS["ngram+self_id (default)"]]
     pool = pool_statistics(default_tables, labels, candidates=reruns, n_resamples=a.resamples, rng=a.seed)
     rerun_rank = {}
-    for r in pool.rankings:
+    for r in (pool.rankings if reruns else []):
         original = base_name(r.candidate)
         top = r.entries[0]
         hit = next(e for e in r.entries if e.reference == original)
@@ -94,9 +107,12 @@ def main(argv=None) -> int:
                                    "runner_up": r.entries[1].reference, "runner_up_score": r.entries[1].score.estimate}
 
     # 2. every labelled pair as an audit
-    rows = []
+    rows, no_controls = [], []
     for cand, ref, label in labelled:
         ctl = controls_for(ref, cand, independent, labels)
+        if not ctl:  # no model documented independent of the reference is left: no baseline, no excess
+            no_controls.append((cand, ref, label))
+            continue
         st = audit_statistics([tables[b] for b in BATTERIES], cand, [ref], ctl, n_resamples=a.resamples,
                               n_permutations=0, rng=a.seed, loo_controls=False, warn=False,
                               weights={"transcripts:ngram": 1, "transcripts:self_id": 1, "transcripts:ngram3": 0})
@@ -144,8 +160,12 @@ def main(argv=None) -> int:
     # null calibration on real models: each model documented independent of R in turn as the
     # candidate, the other documented-independent models as controls
     loco = {}
-    for ref in ("gpt-3.5-turbo", "gpt-4", "claude-v1"):
+    loco_refs = ("gpt-3.5-turbo", "gpt-4", "claude-v1") if a.source == "mt_bench" else \
+        sorted({ref for _, ref, label in labelled if label == "derived"})
+    for ref in loco_refs:
         pool_k = sorted(m for m in labels if m in independent.get(ref, set()))
+        if len(pool_k) < 3:
+            continue  # each candidate needs two controls
         for sc in SCALES:
             for spread in (True, False):
                 inc = []
@@ -163,13 +183,15 @@ def main(argv=None) -> int:
     same_positions = [i + 1 for i, r in enumerate(ranked) if r["label"] == "same-model"]
 
     result = {
-        "what": "MT-bench pool mode: derived vs independent pairs, same-model re-runs",
-        "data": str(a.data / "mt_bench.jsonl.gz"), "n_models": len(labels),
+        "benchmark": a.source, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "what": f"{a.source} pool mode: derived vs independent pairs, same-model re-runs",
+        "data": str(source), "n_models": len(labels),
         "n_prompts": {b: t.n for b, t in tables.items()}, "n_resamples": a.resamples, "seed": a.seed,
         "protocol": "controls = models documented independent of the reference (pairs.json), minus the pair and "
                     "their re-runs; candidate = student, reference = teacher; combined = equal-weight mean over "
                     "the default transcripts batteries (ngram, self_id) in the same replicates",
         "leading": {"baseline": DEFAULT_BASELINE, "scale": DEFAULT_SCALE},
+        "pairs_without_controls": no_controls,
         "headline": {**headline, "naive_word3_jaccard": naive,
                      "n_derived": sum(r["label"] == "derived" for r in rows),
                      "n_independent": sum(r["label"] == "independent" for r in rows)},
@@ -184,8 +206,8 @@ def main(argv=None) -> int:
         "pool_similarity_matrix": {"models": labels, "combined": np.round(pool.matrix(), 5).tolist()},
         "seconds": round(time.time() - start, 1),
     }
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1, allow_nan=True) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, allow_nan=True) + "\n")
     print(f"{'batteries':26s} {'score':34s} AUROC  TPR@1%FPR")
     for t in table:
         print(f"{t['batteries']:26s} {t['score']:34s} {t['auroc']:.3f}  {t['tpr_at_1pct_fpr']:.3f}")
@@ -197,7 +219,7 @@ def main(argv=None) -> int:
     print("leave-one-control-out (intervals including zero):", loco)
     for k, v in rerun_rank.items():
         print(f"  {k}: original {v['original']} rank {v['rank']}, first in {v['p_first']:.1%} of replicates")
-    print(f"wrote {a.out} in {result['seconds']} s")
+    print(f"wrote {out} in {result['seconds']} s")
     return 0
 
 

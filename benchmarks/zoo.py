@@ -70,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--store", type=Path, default=STORE)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-collect", action="store_true", help="analyse the store as it is, asking no model")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI smoke run: the first 12 English prompts of each battery, 2 samples, 199 resamples")
     a = ap.parse_args(argv)
     start = time.time()
     names = sorted(p.name for p in ZOO.iterdir() if (p / "config.json").exists())
@@ -79,7 +81,15 @@ def main(argv=None) -> int:
         return 2
     a.store.parent.mkdir(parents=True, exist_ok=True)
     models = {m: f"hf/{ZOO / m}" for m in names}
-    _, _, datas = load_pool(models, BATTERIES, a.store, seed=a.seed, progress=True, collect_missing=not a.no_collect)
+    bats, samples = BATTERIES, None
+    if a.quick:
+        from provenance.battery import resolve_batteries
+
+        bats = [f"{b.name}[id={'|'.join(p.id for p in b.prompts[:12])}]"
+                for b in resolve_batteries([f"{x}[language=en]" for x in BATTERIES])]
+        samples, a.resamples = 2, min(a.resamples, 199)
+    _, _, datas = load_pool(models, bats, a.store, seed=a.seed, samples=samples, progress=True,
+                            collect_missing=not a.no_collect)
     print(f"collected in {time.time() - start:.0f} s", flush=True)
     warnings.simplefilter("ignore")
     tables = [d.table() for d in datas]
@@ -160,7 +170,7 @@ def main(argv=None) -> int:
     result = {
         "what": "zoo: leave-one-control-out, dose series, known students vs null pairs",
         "models": names, "n_prompts": {d.battery.name: len(d.prompt_ids) for d in datas},
-        "n_resamples": B, "seed": a.seed, "leading": {"baseline": DEFAULT_BASELINE, "scale": DEFAULT_SCALE},
+        "n_resamples": B, "seed": a.seed, "quick": a.quick, "leading": {"baseline": DEFAULT_BASELINE, "scale": DEFAULT_SCALE},
         "headline": {"loco": loco_summary[head], "dose_spearman": dose[head]["spearman"],
                      "dose_combined": [(v["model"], round(v["estimate"], 4)) for v in dose[head]["doses"]],
                      "separation_auroc": separation[head]["auroc"]},
