@@ -71,11 +71,12 @@ class OpenAIModel(RemoteModel):
     def request_settings(self, request: Request, sampling: SamplingSettings) -> dict[str, Any]:
         return {k: v for k, v in self.payload(request, sampling).items() if k != "messages"}
 
-    async def acomplete(self, request: Request, sampling: SamplingSettings) -> tuple[Completion, dict[str, Any]]:
+    async def acomplete(self, request: Request, sampling: SamplingSettings, *,
+                        base_url: str | None = None) -> tuple[Completion, dict[str, Any]]:
         payload = self.payload(request, sampling)
         t0 = time.perf_counter()
         try:
-            _, body = await self._post("/chat/completions", payload)
+            _, body = await self._post("/chat/completions", payload, base_url)
         except FatalError as e:
             if e.status in (400, 422) and "logprob" in str(e).lower() and payload.get("logprobs"):
                 # the endpoint offers no log-probabilities: ask again without them
