@@ -208,3 +208,42 @@ def test_generate_fails_over_for_anthropic_models_too():
     assert all(c is not None and c.text for c in out)
     assert len(answered) == 12 and set(answered.values()) == {1}
     assert 1 <= n_bad <= 2 + 3, n_bad  # its first two calls, then probes
+
+
+def test_any_replica_of_a_zoo_model_gives_the_same_answer_for_a_seed():
+    """Two servers of one zoo model (hf/ behind HTTP): a sample's seed makes its answer, so it
+    does not matter which replica answered: the identity is one model's."""
+    from conftest import zoo_model
+
+    local = load_model(zoo_model("teacher-a"))
+    reqs = [Request(f"p{i}", q, s, seed=500 + 10 * i + s)
+            for i, q in enumerate(["Who am I talking to?", "Pick a number from 1 to 10.", "Tell me a joke."])
+            for s in range(2)]
+    sampling = SamplingSettings(temperature=0.8, max_new_tokens=12)
+    in_process = [c.text for c in local.generate(reqs, sampling)]
+    # each server its own copy, loaded here one after the other: transformers' loading is not
+    # safe when two server threads load at once (the first copy was loaded above)
+    copy = load_model(zoo_model("teacher-a"))
+    copy.tokenizer  # loads tokenizer and weights
+    with LoopbackServer({"teacher-a": local}) as s1, LoopbackServer({"teacher-a": copy}) as s2:
+        remote = load_model("openai/teacher-a", base_url=[s1.base_url, s2.base_url], max_concurrency=1,
+                            **{**FAST, "timeout": 300})
+        over_http = remote.generate(reqs, sampling)
+        per_server = [sum(s.answered().values()) for s in (s1, s2)]
+    assert per_server == [3, 3]
+    assert [c.text for c in over_http] == in_process
+
+
+def test_a_set_of_replicas_none_of_which_answers_is_told_in_seconds():
+    import socket
+
+    ports = []
+    for _ in range(2):  # two ports nothing listens on
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    m = load_model("openai/m", base_urls=[f"http://127.0.0.1:{p}/v1" for p in ports], **FAST, **REPLICA)
+    t0 = time.perf_counter()
+    with pytest.raises(Exception, match="cannot connect to http://127.0.0.1"):
+        m.generate([Request(f"p{i}", "hello", 0, seed=i) for i in range(20)], SamplingSettings())
+    assert time.perf_counter() - t0 < 10

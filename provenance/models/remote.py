@@ -221,49 +221,40 @@ class Replicas:
     def __len__(self) -> int:
         return len(self.endpoints)
 
-    def _pick(self) -> tuple[Endpoint | None, bool]:
+    def _pick(self) -> tuple[Endpoint, bool]:
         now = time.monotonic()
         n = len(self.endpoints)
         order = [self.endpoints[(self._turn + i) % n] for i in range(n)]
         self._turn += 1
         usable = [e for e in order if e.usable(now)]
-        if not usable:
-            return None, False
-        ep = min(usable, key=lambda e: e.assigned / e.max_concurrency)
-        probe = ep.failures > 0
+        if usable:
+            ep = min(usable, key=lambda e: e.assigned / e.max_concurrency)
+            probe = ep.failures > 0
+        else:  # every replica is left out: the one back soonest, as if it were the only one
+            ep, probe = min(order, key=lambda e: max(e.paused_until, e.down_until)), False
         if probe:
             ep.probing = True
         ep.assigned += 1
         return ep, probe
 
-    def _next_change(self) -> float:
+    def _any_usable(self) -> bool:
         now = time.monotonic()
-        times = [max(e.paused_until, e.down_until) - now for e in self.endpoints if not e.probing]
-        return min(max(min(times), 0.005), 1.0) if times else 0.05
+        return any(e.usable(now) for e in self.endpoints)
 
     async def acquire(self) -> tuple[Endpoint, bool]:
-        """(endpoint, whether this call is its probe), holding one of its slots."""
-        if len(self.endpoints) == 1:
-            ep = self.endpoints[0]
-            ep.assigned += 1
-            try:
-                await ep.semaphore.acquire()
-            except BaseException:
-                ep.assigned -= 1
-                raise
-            return ep, False
+        """(endpoint, whether this call is its probe), holding one of its slots. When every
+        replica is left out, the call goes to the one back soonest (its attempts and tenacity's
+        backoff then run as for a single server, so a dead set of replicas fails as fast as
+        a dead server)."""
         while True:
             ep, probe = self._pick()
-            if ep is None:  # every replica is left out or paused: wait for the first to come back
-                await asyncio.sleep(self._next_change())
-                continue
             try:
                 await ep.semaphore.acquire()
             except BaseException:
                 self.release(ep, probe, slot=False)
                 raise
-            if ep.failures and not probe:  # it failed while this call waited for a slot: pick again
-                self.release(ep, probe)
+            if len(self.endpoints) > 1 and ep.failures and not probe and self._any_usable():
+                self.release(ep, probe)  # it failed while this call waited for a slot: go elsewhere
                 continue
             return ep, probe
 
