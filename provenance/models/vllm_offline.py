@@ -138,14 +138,15 @@ class VLLMModel(HFModel):
 
     # -- generation --------------------------------------------------------------------------
     def sampling_params(self, request: Request, sampling: SamplingSettings):
-        """vLLM's settings for one request: its own seed, one sample, stop at the tokenizer's
-        end-of-sequence token (as ``hf/``)."""
+        """vLLM's settings for one request: its own seed, one sample, and a stop at the
+        tokenizer's end-of-sequence token only, as ``hf/`` (``ignore_eos`` keeps vLLM from also
+        stopping at other end tokens that a generation_config.json may list)."""
         from vllm import SamplingParams
 
-        tok = self.tokenizer
+        eos = self.tokenizer.eos_token_id
         return SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p,
                               max_tokens=sampling.max_new_tokens, seed=request.seed,
-                              stop_token_ids=[tok.eos_token_id] if tok.eos_token_id is not None else None,
+                              stop_token_ids=[eos] if eos is not None else None, ignore_eos=eos is not None,
                               logprobs=self.top_logprobs if self.want_logprobs else None)
 
     def generate(self, requests: list[Request], sampling: SamplingSettings) -> list[Completion | None]:
