@@ -125,7 +125,7 @@ def test_a_replica_that_resets_every_connection_is_left_out(tmp_path):
             LoopbackServer(MOCKS, latency=0.02) as good2:
         urls = [good1.base_url, bad.base_url, good2.base_url]
         t0 = time.perf_counter()
-        run_audit(make_spec(_audit(urls, battery, max_concurrency=4)), tmp_path / "out", progress=False, analyse=False)
+        report = run_audit(make_spec(_audit(urls, battery, max_concurrency=4)), tmp_path / "out", progress=False)
         seconds = time.perf_counter() - t0
         hits, injected = _hits(good1, bad, good2), bad.injected()
         answered = Counter(good1.answered()) + Counter(good2.answered())
@@ -143,7 +143,10 @@ def test_a_replica_that_resets_every_connection_is_left_out(tmp_path):
     assert len(failed) == n_bad and {e["outcome"] for e in failed} == {"retry:reset"}
     assert {e["endpoint"] for e in failed} == {bad.base_url}
     assert bad.base_url not in {e["endpoint"] for e in log if e["outcome"] == "ok"}
-    print(f"\none of 3 replicas resets every connection: {n} answers stored once in {seconds:.2f} s; "
+    # the report records one model with its replicas, and renders
+    cand = next(m for m in report["models"] if m["role"] == "candidate")
+    assert cand["identity"]["base_url"] == sorted(urls) and (tmp_path / "out" / "report.html").stat().st_size > 0
+    print(f"\none of 3 replicas resets every connection: {n} answers stored once, audit and report in {seconds:.2f} s; "
           f"it got {n_bad} calls (the first ones, then probes), each retried on another replica")
 
 
