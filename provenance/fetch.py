@@ -166,7 +166,6 @@ async def call_with_retries(model: RemoteModel, endpoint: Endpoint | Replicas, r
                 replicas.release(ep, probe)
             ep.ever_ok = True
             ep.mark_up()
-            ep.answered += 1
             return completion, {**info, "endpoint": ep.url}, n
     raise AssertionError("unreachable")  # pragma: no cover
 

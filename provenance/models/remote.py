@@ -167,7 +167,6 @@ class Endpoint:
     down_until: float = 0.0
     #: a probe call is on its way to this (failed) replica
     probing: bool = False
-    answered: int = 0
 
     def bind(self) -> "Endpoint":
         if self.semaphore is None:
