@@ -158,7 +158,7 @@ class VLLMModel(HFModel):
             batch = requests[start : start + self.batch_size]
             t0 = time.perf_counter()
             prompts = [{"prompt_token_ids": self._prompt_ids(r.prompt, r.system_prompt)} for r in batch]
-            results = llm.generate(prompts, [self.sampling_params(r, sampling) for r in batch], use_tqdm=False)
+            results = self._run(llm, prompts, [self.sampling_params(r, sampling) for r in batch])
             seconds = (time.perf_counter() - t0) / max(len(batch), 1)
             for p, res in zip(prompts, results):
                 o = res.outputs[0]
@@ -179,6 +179,15 @@ class VLLMModel(HFModel):
                                       meta=meta))
         return out
 
+    def _run(self, llm, prompts, params):
+        """``llm.generate``; an engine error becomes one line naming the model."""
+        try:
+            return llm.generate(prompts, params, use_tqdm=False)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ModelError(f"vllm/{self.name}: vLLM failed ({type(e).__name__}: {first}); a prompt longer than "
+                             f"the model's context (engine_args.max_model_len) is a common cause") from None
+
     # -- white-box ---------------------------------------------------------------------------
     def token_scores(self, pairs: list[tuple[str, str]]) -> list[tuple[list[float], list[int], list[int]]]:
         """As ``hf/``: per continuation token its log-probability, its id and the most likely
@@ -196,7 +205,7 @@ class VLLMModel(HFModel):
         results: list[tuple[list[float], list[int], list[int]]] = []
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
-            outs = llm.generate([{"prompt_token_ids": p + c} for p, c in chunk], params, use_tqdm=False)
+            outs = self._run(llm, [{"prompt_token_ids": p + c} for p, c in chunk], params)
             for (p, c), res in zip(chunk, outs):
                 plp = res.prompt_logprobs
                 lps, tops = [], []
