@@ -135,11 +135,11 @@ def make_spec(data: dict[str, Any], where: str = "audit") -> AuditSpec:
 
 
 def resolve_paths(spec: AuditSpec, base: Path) -> AuditSpec:
-    """Make relative hf/ and transcripts/ paths of an audit file relative to the file, when
+    """Make relative hf/, vllm/ and transcripts/ paths of an audit file relative to the file, when
     they exist there (otherwise they stay relative to the working directory)."""
     def fix(e: ModelEntry) -> ModelEntry:
         provider, name = parse_model_string(e.model)
-        if provider in ("hf", "transcripts"):
+        if provider in ("hf", "vllm", "transcripts"):
             path, _, frag = name.partition("#")
             if not Path(path).is_absolute() and (base / path).exists() and not Path(path).exists():
                 e = e.model_copy(update={"model": f"{provider}/{(base / path).resolve()}" + (f"#{frag}" if frag else "")})

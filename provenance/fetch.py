@@ -2,7 +2,9 @@
 
 :func:`collect_remote` is what :func:`provenance.collect.collect` hands API models to. For
 every missing (model, prompt, sample) it makes one call, at most ``max_concurrency`` at a
-time per endpoint, retried by tenacity (exponential backoff with full jitter, ``Retry-After``
+time per endpoint (per replica, where a model has several base URLs: each attempt goes to
+the usable replica with the fewest calls on it, and one that fails is left out for a while),
+retried by tenacity (exponential backoff with full jitter, ``Retry-After``
 honoured and applied to the whole endpoint, a finite number of attempts). The answer and its
 evidence-log entry are committed in one transaction the moment it arrives; every failed
 attempt is logged too. A fatal error stops that model at once and the others go on.
@@ -26,7 +28,7 @@ from tenacity.stop import stop_base
 
 from .errors import ModelError
 from .models.base import Completion, Request, SamplingSettings
-from .models.remote import Endpoint, FatalError, RemoteError, RemoteModel, TransientError, now_iso
+from .models.remote import Endpoint, FatalError, RemoteError, RemoteModel, Replicas, TransientError, now_iso, says_down
 
 if TYPE_CHECKING:
     from .store import Store
@@ -90,19 +92,19 @@ class Budget:
 
 
 class _StopAttempts(stop_base):
-    """Stop after ``max_attempts``; refused connections to an endpoint that has never
-    answered stop after ``connect_attempts`` (an unreachable base URL)."""
+    """Stop after ``max_attempts``; refused connections while no replica has ever answered
+    stop after ``connect_attempts`` (one more per further replica): an unreachable base URL."""
 
-    def __init__(self, model: RemoteModel, endpoint: Endpoint):
-        self.model, self.endpoint = model, endpoint
+    def __init__(self, model: RemoteModel, replicas: Replicas):
+        self.model, self.replicas = model, replicas
         self._after = stop_after_attempt(model.transport.max_attempts)
 
     def __call__(self, retry_state) -> bool:
         if self._after(retry_state):
             return True
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        return (isinstance(exc, RemoteError) and exc.kind == "connect" and not self.endpoint.ever_ok
-                and retry_state.attempt_number >= self.model.transport.connect_attempts)
+        return (isinstance(exc, RemoteError) and exc.kind == "connect" and not self.replicas.ever_ok
+                and retry_state.attempt_number >= self.model.transport.connect_attempts + len(self.replicas) - 1)
 
 
 class _Wait:
@@ -120,38 +122,51 @@ class _Wait:
         return self.backoff(retry_state)
 
 
-async def call_with_retries(model: RemoteModel, endpoint: Endpoint, request: Request, sampling: SamplingSettings, *,
-                            budget: Budget | None = None, should_abandon: Callable[[], bool] = lambda: False,
-                            on_failure: Callable[[int, RemoteError, float], None] | None = None
+async def call_with_retries(model: RemoteModel, endpoint: Endpoint | Replicas, request: Request,
+                            sampling: SamplingSettings, *, budget: Budget | None = None,
+                            should_abandon: Callable[[], bool] = lambda: False,
+                            on_failure: Callable[[int, RemoteError, float, str], None] | None = None
                             ) -> tuple[Completion, dict[str, Any], int]:
-    """One request, retried. Returns (completion, call info, attempts made). Raises
-    :class:`FatalError`, :class:`TransientError` (attempts exhausted) or :class:`_Abandon`."""
+    """One request, retried; each attempt goes to the replica :meth:`Replicas.acquire` picks
+    (so a call that failed on one replica is retried on another). Returns (completion, call
+    info with the ``endpoint`` that answered, attempts made). ``on_failure(attempt, error,
+    seconds, endpoint)`` sees every failed attempt. Raises :class:`FatalError`,
+    :class:`TransientError` (attempts exhausted) or :class:`_Abandon`."""
+    replicas = endpoint if isinstance(endpoint, Replicas) else Replicas([endpoint])
     n = 0
-    async for attempt in AsyncRetrying(stop=_StopAttempts(model, endpoint), wait=_Wait(model),
+    async for attempt in AsyncRetrying(stop=_StopAttempts(model, replicas), wait=_Wait(model),
                                        retry=retry_if_exception_type(TransientError), reraise=True):
         with attempt:
             if should_abandon():
                 raise _Abandon()
-            async with endpoint.semaphore:
-                await endpoint.wait_ready()  # a Retry-After pauses every call to this endpoint
+            ep, probe = await replicas.acquire()
+            try:
+                await ep.wait_ready()  # a Retry-After pauses every call to this endpoint
                 if should_abandon() or (budget is not None and not budget.take_call()):
                     raise _Abandon()
                 n += 1
-                endpoint.in_flight += 1
-                endpoint.peak_in_flight = max(endpoint.peak_in_flight, endpoint.in_flight)
+                ep.in_flight += 1
+                ep.peak_in_flight = max(ep.peak_in_flight, ep.in_flight)
                 t0 = time.perf_counter()
                 try:
-                    completion, info = await model.acomplete(request, sampling)
+                    completion, info = await model.acomplete(request, sampling, base_url=ep.url)
                 except RemoteError as e:
                     if e.retry_after:
-                        endpoint.pause(min(e.retry_after, model.transport.max_retry_after))
+                        ep.pause(min(e.retry_after, model.transport.max_retry_after))
+                    if says_down(e):
+                        ep.mark_down(model.transport, probe)  # left out for a while (replicas)
+                    else:
+                        ep.mark_up()  # it answered: up, if unwilling
                     if on_failure is not None:
-                        on_failure(n, e, time.perf_counter() - t0)
+                        on_failure(n, e, time.perf_counter() - t0, ep.url)
                     raise
                 finally:
-                    endpoint.in_flight -= 1
-            endpoint.ever_ok = True
-            return completion, info, n
+                    ep.in_flight -= 1
+            finally:
+                replicas.release(ep, probe)
+            ep.ever_ok = True
+            ep.mark_up()
+            return completion, {**info, "endpoint": ep.url}, n
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -189,14 +204,14 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
     totals = {"wanted": 0, "stored": 0}
 
     async def one(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
-                  ph: str, r: Request, ep: Endpoint) -> bool:
+                  ph: str, r: Request, ep: Replicas) -> bool:
         """Ask for one answer and store it. False when another audit sharing the store is
         asking for it right now (try again later)."""
         async with ep.admission:  # claim only what is about to be sent, so leases stay fresh
             return await take(label, model, battery_name, key, sampling, ph, r, ep)
 
     async def take(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
-                   ph: str, r: Request, ep: Endpoint) -> bool:
+                   ph: str, r: Request, ep: Replicas) -> bool:
         if label in failed or budget.stopped:
             return True
         if store.has(key, ph, r.sample):  # another audit sharing the store answered it meanwhile
@@ -216,7 +231,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
         return True
 
     async def ask(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
-                  ph: str, r: Request, ep: Endpoint) -> bool:
+                  ph: str, r: Request, ep: Replicas) -> bool:
         """True once the answer is stored (and the claim on it dropped)."""
         worst = _worst_cost(model, r, sampling)
         if not await budget.reserve(worst):
@@ -225,9 +240,9 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
         base = {"run_id": run_id, "model_key": key, "endpoint": model.endpoint_url, "model": model.name,
                 "prompt_hash": ph, "sample": r.sample, "settings": settings}
 
-        def on_failure(attempt: int, e: RemoteError, seconds: float) -> None:
+        def on_failure(attempt: int, e: RemoteError, seconds: float, endpoint: str) -> None:
             stats.api_calls += 1
-            store.log_request({**base, "time": now_iso(), "attempt": attempt, "status": e.status,
+            store.log_request({**base, "endpoint": endpoint, "time": now_iso(), "attempt": attempt, "status": e.status,
                                "outcome": ("fatal:" if isinstance(e, FatalError) else "retry:") + e.kind,
                                "error": model.redact(str(e))[:300], "seconds": round(seconds, 4)})
 
@@ -256,7 +271,8 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
             known = completion.tokens_in is not None and completion.tokens_out is not None
             cost = model.prices.cost(completion.tokens_in, completion.tokens_out) if known else worst
         actual = cost or 0.0
-        entry = {**base, "time": info.get("time") or now_iso(), "attempt": attempts, "status": 200, "outcome": "ok",
+        entry = {**base, "endpoint": info.get("endpoint") or model.endpoint_url, "time": info.get("time") or now_iso(),
+                 "attempt": attempts, "status": 200, "outcome": "ok",
                  "response_id": info.get("response_id"), "served_model": info.get("served_model"),
                  "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out, "cost": cost,
                  "seconds": round(completion.seconds or 0.0, 4)}
@@ -277,10 +293,15 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
 
     tasks = []
     models = {}
+    groups: dict[tuple[str, ...], Replicas] = {}
     for label, model, battery, key, missing in work:
-        ep = endpoints.get(model.endpoint_url)
-        if ep is None:
-            ep = endpoints[model.endpoint_url] = Endpoint(model.endpoint_url, model.transport.max_concurrency).bind()
+        urls = tuple(model.endpoint_urls)
+        ep = groups.get(urls)
+        if ep is None:  # endpoints are shared by URL; a set of replicas by its URLs
+            for u in urls:
+                if u not in endpoints:
+                    endpoints[u] = Endpoint(u, model.transport.max_concurrency).bind()
+            ep = groups[urls] = Replicas([endpoints[u] for u in urls])
         models[id(model)] = model
         hashes = {p.id: battery.prompt_hash(p) for p in battery.prompts}
         sampling = battery.generation.sampling
@@ -318,7 +339,7 @@ def run_requests(model: RemoteModel, requests: list[Request], sampling: Sampling
     model.check_ready()
 
     async def main():
-        ep = Endpoint(model.endpoint_url, model.transport.max_concurrency).bind()
+        ep = Replicas([Endpoint(u, model.transport.max_concurrency) for u in model.endpoint_urls])
         try:
             results = await asyncio.gather(*(call_with_retries(model, ep, r, sampling) for r in requests),
                                            return_exceptions=True)

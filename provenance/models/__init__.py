@@ -1,8 +1,9 @@
 """Model strings -> model backends.
 
-``provider/name`` as in inspect_ai: ``hf/<local folder>``, ``transcripts/<file>#<model>``,
-``mock/<name>``. Backends import their heavy dependencies (torch, transformers) only when a
-model of theirs is loaded.
+``provider/name`` as in inspect_ai: ``hf/<local folder>``, ``vllm/<local folder>`` (the same
+weights on vLLM's offline engine), ``transcripts/<file>#<model>``, ``mock/<name>``,
+``openai/<model>``, ``anthropic/<model>``. Backends import their heavy dependencies (torch,
+transformers, vllm) only when a model of theirs is loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .base import Completion, Model, Request, SamplingSettings, sample_seed, sta
 
 PROVIDERS = {
     "hf": "provenance.models.hf:HFModel",
+    "vllm": "provenance.models.vllm_offline:VLLMModel",
     "transcripts": "provenance.models.transcripts:TranscriptsModel",
     "mock": "provenance.models.mock:MockModel",
     "openai": "provenance.models.openai_compat:OpenAIModel",

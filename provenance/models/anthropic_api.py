@@ -48,9 +48,10 @@ class AnthropicModel(RemoteModel):
         s = {k: v for k, v in self.payload(request, sampling).items() if k not in ("messages", "system")}
         return {**s, "seed": request.seed, "seed_sent": False}
 
-    async def acomplete(self, request: Request, sampling: SamplingSettings) -> tuple[Completion, dict[str, Any]]:
+    async def acomplete(self, request: Request, sampling: SamplingSettings, *,
+                        base_url: str | None = None) -> tuple[Completion, dict[str, Any]]:
         t0 = time.perf_counter()
-        _, body = await self._post("/messages", self.payload(request, sampling))
+        _, body = await self._post("/messages", self.payload(request, sampling), base_url)
         seconds = time.perf_counter() - t0
         content = body.get("content")
         if not isinstance(content, list):

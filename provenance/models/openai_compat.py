@@ -3,7 +3,10 @@
 OpenAI itself, vLLM, llama.cpp's server, SGLang, OpenRouter, ... Options (in the audit file,
 ``options = {...}``):
 
-* ``base_url``: the API root, e.g. ``http://127.0.0.1:8000/v1`` (default OpenAI's);
+* ``base_url``: the API root, e.g. ``http://127.0.0.1:8000/v1`` (default OpenAI's), or a list
+  of them (or ``base_urls``): replicas of one model, over which calls are spread (see
+  :class:`~provenance.models.remote.Replicas`); ``replica_set`` names such a set in the
+  identity instead of its URLs;
 * ``api_key_env``: the name of the environment variable that holds the key (default
   ``OPENAI_API_KEY`` for OpenAI's own API; for any other base URL a key is sent only when this
   is given). The key is never stored, logged or printed;
@@ -14,7 +17,8 @@ OpenAI itself, vLLM, llama.cpp's server, SGLang, OpenRouter, ... Options (in the
 * ``top_logprobs`` (default 0), ``max_tokens_param`` (``max_tokens`` or
   ``max_completion_tokens``), ``extra_body`` (more request fields, part of the identity);
 * transport: ``timeout``, ``max_concurrency``, ``max_attempts``, ``backoff_initial``,
-  ``backoff_max``, ``max_retry_after`` (not part of the identity).
+  ``backoff_max``, ``max_retry_after``, ``replica_backoff_initial``, ``replica_backoff_max``
+  (not part of the identity).
 
 Every sample is its own request, with the request's seed sent as ``seed``, so each
 (prompt, sample) is stored and retried on its own.
@@ -71,11 +75,12 @@ class OpenAIModel(RemoteModel):
     def request_settings(self, request: Request, sampling: SamplingSettings) -> dict[str, Any]:
         return {k: v for k, v in self.payload(request, sampling).items() if k != "messages"}
 
-    async def acomplete(self, request: Request, sampling: SamplingSettings) -> tuple[Completion, dict[str, Any]]:
+    async def acomplete(self, request: Request, sampling: SamplingSettings, *,
+                        base_url: str | None = None) -> tuple[Completion, dict[str, Any]]:
         payload = self.payload(request, sampling)
         t0 = time.perf_counter()
         try:
-            _, body = await self._post("/chat/completions", payload)
+            _, body = await self._post("/chat/completions", payload, base_url)
         except FatalError as e:
             if e.status in (400, 422) and "logprob" in str(e).lower() and payload.get("logprobs"):
                 # the endpoint offers no log-probabilities: ask again without them

@@ -12,6 +12,14 @@ what can heal:
 * **fatal** (stops that model at once): 400, 401, 403, 404, 422 and other 4xx; and any
   transient error that is still there after the last attempt.
 
+**Replicas.** ``base_url`` may be a list (or ``base_urls``): several servers of one model.
+Each is an :class:`Endpoint` with its own concurrency bound; :class:`Replicas` sends each
+attempt to the usable replica with the fewest calls on it, leaves out one that fails
+(refused or broken connection, timeout, 5xx) for a backoff period that doubles with each
+failure in a row (``replica_backoff_initial`` .. ``replica_backoff_max``), then lets one probe
+call through; a success takes it back. A call that failed on one replica is retried (by
+tenacity) on another. The identity stays that of one model.
+
 Transport settings (timeouts, concurrency, attempts, backoff) never enter a model's
 identity; the API key is read from the environment variable the audit file names and is
 never stored, logged or printed.
@@ -108,6 +116,9 @@ class Transport:
     #: attempts allowed for refused connections while the endpoint has never answered:
     #: an unreachable base URL is reported in seconds, not minutes
     connect_attempts: int = 3
+    #: replicas: how long a failing replica is left out (doubling with each failure in a row)
+    replica_backoff_initial: float = 1.0
+    replica_backoff_max: float = 60.0
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "Transport":
@@ -122,10 +133,22 @@ class Transport:
         return t
 
 
+#: failures that say a server is unwell (not merely busy or refusing a request): a replica
+#: that gives one is left out for a while
+DOWN_KINDS = {"connect", "reset", "truncated", "timeout", "transport", "not-json"}
+
+
+def says_down(e: "RemoteError") -> bool:
+    """A 5xx or a broken connection; a 429/503 with ``Retry-After`` pauses the endpoint instead."""
+    if e.retry_after is not None:
+        return False
+    return e.kind in DOWN_KINDS or (e.status is not None and e.status >= 500)
+
+
 @dataclass
 class Endpoint:
-    """Per base URL state shared by every model on it: the concurrency bound and a pause that
-    a ``Retry-After`` sets for everyone."""
+    """Per base URL state shared by every model on it: the concurrency bound, a pause that
+    a ``Retry-After`` sets for everyone, and (for replicas) whether it is left out."""
 
     url: str
     max_concurrency: int
@@ -136,6 +159,14 @@ class Endpoint:
     ever_ok: bool = False
     in_flight: int = 0
     peak_in_flight: int = 0
+    #: calls sent here and not yet finished, waiting for a slot included
+    assigned: int = 0
+    #: failures in a row that say the server is unwell; 0: healthy
+    failures: int = 0
+    #: left out until then (time.monotonic())
+    down_until: float = 0.0
+    #: a probe call is on its way to this (failed) replica
+    probing: bool = False
 
     def bind(self) -> "Endpoint":
         if self.semaphore is None:
@@ -151,6 +182,88 @@ class Endpoint:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    def usable(self, now: float) -> bool:
+        """Healthy and not paused, or failed but its backoff over and no probe on its way."""
+        if now < self.paused_until:
+            return False
+        return self.failures == 0 or (now >= self.down_until and not self.probing)
+
+    def mark_down(self, transport: "Transport", probe: bool = False) -> None:
+        """A failure that says the server is unwell. The first, and each failed probe, leave
+        it out for longer; calls that were already on their way when it went down add nothing."""
+        if self.failures and not probe:
+            return
+        self.failures += 1
+        wait = min(transport.replica_backoff_max, transport.replica_backoff_initial * 2 ** (self.failures - 1))
+        self.down_until = time.monotonic() + wait
+
+    def mark_up(self) -> None:
+        self.failures = 0
+        self.down_until = 0.0
+
+
+class Replicas:
+    """The endpoints (base URLs) that serve one model. :meth:`acquire` picks, per attempt, the
+    usable replica with the fewest calls on it (relative to its concurrency bound, ties in
+    turn) and takes one of its slots. With one endpoint it is just that endpoint, as before."""
+
+    def __init__(self, endpoints: list[Endpoint]):
+        self.endpoints = [e.bind() for e in endpoints]
+        #: requests taken up at once over all replicas (claimed in the store, not yet done)
+        self.admission = asyncio.Semaphore(2 * sum(e.max_concurrency for e in self.endpoints))
+        self._turn = 0
+
+    @property
+    def ever_ok(self) -> bool:
+        return any(e.ever_ok for e in self.endpoints)
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def _pick(self) -> tuple[Endpoint, bool]:
+        now = time.monotonic()
+        n = len(self.endpoints)
+        order = [self.endpoints[(self._turn + i) % n] for i in range(n)]
+        self._turn += 1
+        usable = [e for e in order if e.usable(now)]
+        if usable:
+            ep = min(usable, key=lambda e: e.assigned / e.max_concurrency)
+            probe = ep.failures > 0
+        else:  # every replica is left out: the one back soonest, as if it were the only one
+            ep, probe = min(order, key=lambda e: max(e.paused_until, e.down_until)), False
+        if probe:
+            ep.probing = True
+        ep.assigned += 1
+        return ep, probe
+
+    def _any_usable(self) -> bool:
+        now = time.monotonic()
+        return any(e.usable(now) for e in self.endpoints)
+
+    async def acquire(self) -> tuple[Endpoint, bool]:
+        """(endpoint, whether this call is its probe), holding one of its slots. When every
+        replica is left out, the call goes to the one back soonest (its attempts and tenacity's
+        backoff then run as for a single server, so a dead set of replicas fails as fast as
+        a dead server)."""
+        while True:
+            ep, probe = self._pick()
+            try:
+                await ep.semaphore.acquire()
+            except BaseException:
+                self.release(ep, probe, slot=False)
+                raise
+            if len(self.endpoints) > 1 and ep.failures and not probe and self._any_usable():
+                self.release(ep, probe)  # it failed while this call waited for a slot: go elsewhere
+                continue
+            return ep, probe
+
+    def release(self, ep: Endpoint, probe: bool, *, slot: bool = True) -> None:
+        if slot:
+            ep.semaphore.release()
+        ep.assigned -= 1
+        if probe:
+            ep.probing = False
+
 
 class RemoteModel(Model):
     """Base of API backends: one request per call, async, retried by :mod:`provenance.fetch`."""
@@ -161,7 +274,8 @@ class RemoteModel(Model):
     #: (a key is never sent to any other base URL unless api_key_env names it)
     default_key_env = ""
 
-    def __init__(self, name: str, *, system_prompt: str | None = None, base_url: str | None = None,
+    def __init__(self, name: str, *, system_prompt: str | None = None, base_url: str | list[str] | None = None,
+                 base_urls: list[str] | None = None, replica_set: str | None = None,
                  api_key_env: str | None = None, prices: dict[str, float] | None = None,
                  extra_body: dict[str, Any] | None = None, **options: Any):
         try:
@@ -173,11 +287,14 @@ class RemoteModel(Model):
         transport = Transport.from_options(options)
         super().__init__(name, system_prompt=system_prompt, **options)
         self.transport = transport
-        self.base_url = (base_url or self.default_base_url).rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise SpecError(f"{self.provider}/{name}: base_url {base_url!r} is not an http(s) URL; "
-                            f"e.g. base_url = \"http://127.0.0.1:8000/v1\"")
-        if api_key_env is None and self.default_key_env and self.base_url == self.default_base_url.rstrip("/"):
+        self.base_urls = _base_urls(f"{self.provider}/{name}", base_url, base_urls, self.default_base_url)
+        #: the first replica (the only one, usually)
+        self.base_url = self.base_urls[0]
+        if replica_set is not None and (not isinstance(replica_set, str) or not replica_set.strip()):
+            raise SpecError(f"{self.provider}/{name}: replica_set must be a name (a non-empty string), e.g. "
+                            f"replica_set = \"suspect-7b-vllm\"")
+        self.replica_set = replica_set
+        if api_key_env is None and self.default_key_env and self.base_urls == [self.default_base_url.rstrip("/")]:
             api_key_env = self.default_key_env  # the provider's own API: its usual variable
         self.api_key_env = api_key_env
         try:
@@ -189,7 +306,8 @@ class RemoteModel(Model):
         unknown = set(self.options) - set(self.known_options)
         if unknown:
             raise SpecError(f"{self.provider}/{name}: unknown option(s) {', '.join(sorted(unknown))}; known: "
-                            f"base_url, api_key_env, prices, extra_body, {', '.join(self.known_options)}, "
+                            f"base_url, base_urls, replica_set, api_key_env, prices, extra_body, "
+                            f"{', '.join(self.known_options)}, "
                             f"{', '.join(Transport.__dataclass_fields__)}")
         self._clients = None
         self._ssl = None
@@ -212,12 +330,27 @@ class RemoteModel(Model):
 
     # -- identity ----------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        return {"provider": self.provider, "name": self.name, "base_url": self.base_url,
+        """Provider, model name, where it is served, system prompt, extra request fields.
+        Replicas: the sorted list of base URLs (their order does not matter), or, with
+        ``replica_set``, that name instead of the URLs (replicas may then be added or dropped
+        without asking anything again: the audit file vouches that they serve one model)."""
+        if self.replica_set is not None:
+            where: dict[str, Any] = {"replica_set": self.replica_set}
+        elif len(self.base_urls) == 1:
+            where = {"base_url": self.base_url}
+        else:
+            where = {"base_url": sorted(self.base_urls)}
+        return {"provider": self.provider, "name": self.name, **where,
                 "system_prompt": self.system_prompt, "extra_body": self.extra_body or None}
 
     @property
     def endpoint_url(self) -> str:
         return self.base_url
+
+    @property
+    def endpoint_urls(self) -> list[str]:
+        """Every replica's base URL (one, usually)."""
+        return list(self.base_urls)
 
     # -- one call ----------------------------------------------------------------------------
     def _new_client(self):
@@ -234,55 +367,64 @@ class RemoteModel(Model):
                                  verify=self._ssl)
 
     @contextlib.asynccontextmanager
-    async def client(self):
-        """A kept ``httpx.AsyncClient`` for one call. The model keeps up to
-        ``max_concurrency`` of them, each with one keep-alive connection: httpx's own pool
-        scans every connection for every waiting request, which at 32 calls in flight costs
-        more CPU than the calls themselves."""
+    async def client(self, base_url: str | None = None):
+        """A kept ``httpx.AsyncClient`` for one call to ``base_url``. The model keeps up to
+        ``max_concurrency`` of them per base URL, each with one keep-alive connection: httpx's
+        own pool scans every connection for every waiting request, which at 32 calls in
+        flight costs more CPU than the calls themselves."""
+        url = base_url or self.base_url
         if self._clients is None:
-            self._clients, self._n_clients = asyncio.LifoQueue(), 0
-        if self._clients.empty() and self._n_clients < self.transport.max_concurrency:
-            self._n_clients += 1
+            self._clients, self._n_clients = {}, {}
+        if url not in self._clients:
+            self._clients[url], self._n_clients[url] = asyncio.LifoQueue(), 0
+        pool = self._clients[url]
+        if pool.empty() and self._n_clients[url] < self.transport.max_concurrency:
+            self._n_clients[url] += 1
             c = self._new_client()
         else:
-            c = await self._clients.get()
+            c = await pool.get()
         try:
             yield c
         finally:
-            self._clients.put_nowait(c)
+            pool.put_nowait(c)
 
     def headers(self) -> dict[str, str]:
         return {}
 
     async def aclose(self) -> None:
         if self._clients is not None:
-            while not self._clients.empty():
-                await self._clients.get_nowait().aclose()
+            for pool in self._clients.values():
+                while not pool.empty():
+                    await pool.get_nowait().aclose()
             self._clients = None
 
     def request_settings(self, request: Request, sampling: SamplingSettings) -> dict[str, Any]:
         """What the evidence log records of a call's settings (no prompt text, no key)."""
         return {"model": self.name, **sampling.model_dump(), "seed": request.seed}
 
-    async def acomplete(self, request: Request, sampling: SamplingSettings) -> tuple[Completion, dict[str, Any]]:
-        """One HTTP call. Returns the completion and what the evidence log records about the
-        call (settings sent, response id). Raises :class:`TransientError` or :class:`FatalError`."""
+    async def acomplete(self, request: Request, sampling: SamplingSettings, *,
+                        base_url: str | None = None) -> tuple[Completion, dict[str, Any]]:
+        """One HTTP call, to ``base_url`` (a replica; default the first). Returns the
+        completion and what the evidence log records about the call (settings sent, response
+        id). Raises :class:`TransientError` or :class:`FatalError`."""
         raise NotImplementedError
 
-    async def _post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """POST JSON; classify every failure as transient or fatal; return (status, body)."""
+    async def _post(self, path: str, payload: dict[str, Any], base_url: str | None = None) -> tuple[int, dict[str, Any]]:
+        """POST JSON to ``base_url`` (default the first replica); classify every failure as
+        transient or fatal; return (status, body)."""
         import json
 
         import httpx
 
-        url = f"{self.base_url}{path}"
+        root = base_url or self.base_url
+        url = f"{root}{path}"
         try:
-            async with self.client() as client:
+            async with self.client(root) as client:
                 resp = await client.post(url, json=payload)
         except httpx.TimeoutException as e:
             raise TransientError(f"no answer within {self.transport.timeout:g} s ({type(e).__name__})", kind="timeout") from None
         except httpx.ConnectError as e:
-            raise TransientError(f"cannot connect to {self.base_url} ({_short(e)})", kind="connect") from None
+            raise TransientError(f"cannot connect to {root} ({_short(e)})", kind="connect") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
             kind = "truncated" if "incomplete" in str(e).lower() or "peer closed" in str(e).lower() else "reset"
             raise TransientError(f"connection broke off ({type(e).__name__}: {_short(e)})", kind=kind) from None
@@ -302,17 +444,17 @@ class RemoteModel(Model):
             if status in TRANSIENT_STATUS:
                 raise TransientError(f"HTTP {status}{': ' + msg if msg else ''}", kind=f"http-{status}",
                                      status=status, retry_after=retry_after)
-            raise FatalError(self._fatal_hint(status, msg), kind=f"http-{status}", status=status)
+            raise FatalError(self._fatal_hint(status, msg, root), kind=f"http-{status}", status=status)
         if not isinstance(body, dict):
             what = "an empty body" if not text else f"a body that is not JSON ({ctype or 'no content type'}, {len(text)} bytes)"
             raise TransientError(f"HTTP {status} with {what}; is base_url the API root (…/v1)?", kind="not-json", status=status)
         return status, body
 
-    def _fatal_hint(self, status: int, msg: str) -> str:
+    def _fatal_hint(self, status: int, msg: str, root: str | None = None) -> str:
         key = f"${self.api_key_env}" if self.api_key_env else "no key (set api_key_env in the audit file)"
         hints = {401: f"authentication failed; check the API key in {key}",
                  403: f"access denied; check the key in {key} and its permissions for this model",
-                 404: f"not found; check the model name {self.name!r} and that base_url {self.base_url} is the API root",
+                 404: f"not found; check the model name {self.name!r} and that base_url {root or self.base_url} is the API root",
                  400: "request rejected; check the model's options (extra_body, sampling settings)",
                  422: "request rejected; check the model's options (extra_body, sampling settings)"}
         hint = hints.get(status, "request refused")
@@ -333,6 +475,31 @@ class RemoteModel(Model):
             except RuntimeError:
                 pass
             self._clients = None
+
+
+def _base_urls(model: str, base_url: Any, base_urls: Any, default: str) -> list[str]:
+    """The replicas' base URLs from ``base_url`` (one URL or a list) or ``base_urls`` (a list)."""
+    if base_url is not None and base_urls is not None:
+        raise SpecError(f"{model}: give base_url or base_urls, not both (base_urls = [\"http://a:8000/v1\", "
+                        f"\"http://b:8000/v1\"] for replicas)")
+    given = base_urls if base_urls is not None else base_url
+    if given is None:
+        given = [default]
+    elif isinstance(given, str):
+        given = [given]
+    if not isinstance(given, (list, tuple)) or not given:
+        raise SpecError(f"{model}: base_urls must be a non-empty list of URLs, e.g. "
+                        f"base_urls = [\"http://a:8000/v1\", \"http://b:8000/v1\"]")
+    out: list[str] = []
+    for u in given:
+        if not isinstance(u, str) or not u.startswith(("http://", "https://")):
+            raise SpecError(f"{model}: base_url {u!r} is not an http(s) URL; "
+                            f"e.g. base_url = \"http://127.0.0.1:8000/v1\"")
+        u = u.rstrip("/")
+        if u in out:
+            raise SpecError(f"{model}: base URL {u} is listed twice; list each replica once")
+        out.append(u)
+    return out
 
 
 def _short(e: BaseException) -> str:
@@ -358,5 +525,5 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-__all__ = ["Endpoint", "FatalError", "Prices", "RemoteError", "RemoteModel", "TransientError", "Transport",
+__all__ = ["DOWN_KINDS", "Endpoint", "Replicas", "FatalError", "Prices", "RemoteError", "RemoteModel", "TransientError", "Transport",
            "parse_retry_after", "redact", "now_iso"]
