@@ -170,6 +170,7 @@ class RayExecutor:
         self.prefetch = prefetch  # batches queued per actor, so it never idles between batches
         self.log: list[BatchRecord] = []
         self.deaths: list[str] = []  # workers lost during the run
+        self.resent: list[tuple[str, int]] = []  # (worker that died holding it, requests) per batch sent again
         self.started: list[str] = []
 
     # -- the cluster -------------------------------------------------------------------------
@@ -278,6 +279,7 @@ class RayExecutor:
                         self.deaths.append(w.name)
                         retire(w)
                     queues[label].appendleft(b)  # never answered: ask again, on another actor
+                    self.resent.append((w.name, len(b.requests)))
                     continue
                 except RayTaskError as e:
                     cause = getattr(e, "cause", None)
