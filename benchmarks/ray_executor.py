@@ -1,6 +1,6 @@
 """Throughput of the Ray executor with 1 and 2 workers against the local executor.
 
-    python benchmarks/ray_executor.py [--quick] [--model fixtures/zoo/models/teacher-a] [--prompts 120]
+    python benchmarks/ray_executor.py [--quick] [--model fixtures/zoo/models/teacher-a] [--prompts 200]
 
 One zoo model answers the same prompts (from probes/ngram) into a fresh SQLite store three ways:
 the local executor (in this process), and the Ray executor with 1 and with 2 actors (model
@@ -93,6 +93,7 @@ def timed_collect(model_path: str, battery, store_path: Path, chunk: int, execut
     n_first = min(n, chunk)
     steady = t1 - first[0] if first else float("nan")
     return {"answers": n, "end_to_end_seconds": round(t1 - t0, 3),
+            "first_batch_seconds": round(first[0] - t0, 3) if first else None,
             "end_to_end_answers_per_second": round(n / (t1 - t0), 2),
             "steady_seconds": round(steady, 3),
             "steady_answers_per_second": round((n - n_first) / steady, 2) if steady > 0 else None,
@@ -113,10 +114,10 @@ def answers(path: Path) -> list[tuple]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(ROOT / "fixtures" / "zoo" / "models" / "teacher-a"))
-    ap.add_argument("--prompts", type=int, default=120, help="the first PROMPTS of probes/ngram (at most 204)")
-    ap.add_argument("--samples", type=int, default=1)
-    ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--chunk", type=int, default=16, help="requests per batch sent to a Ray actor")
+    ap.add_argument("--prompts", type=int, default=200, help="the first PROMPTS of probes/ngram (at most 204)")
+    ap.add_argument("--samples", type=int, default=2)
+    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--chunk", type=int, default=32, help="requests per batch sent to a Ray actor")
     ap.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each executor, alternating; the best is reported")
     ap.add_argument("--quick", action="store_true", help="24 prompts, 16 new tokens, batches of 8, 1 repeat (CI smoke run)")

@@ -230,3 +230,71 @@ def test_unreachable_address_fails_fast(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2 and time.time() - t0 < 60
     assert r.stderr.strip().startswith(f"error: --address 127.0.0.1:{port}: no Ray cluster answers there"), r.stderr
+
+
+@pytest.mark.slow
+@needs_ray
+def test_model_whose_replicas_all_die_is_reported_and_resumes(cluster, battery, local_store, tmp_path):
+    def kill_it(rec):  # the only replica, after its first answered batch; no replacement allowed
+        os.kill(rec.pid, signal.SIGKILL)
+
+    ex = executor(workers=1, max_restarts=0, chunk=2, on_batch=kill_it)
+    with Store(tmp_path / "store.sqlite") as store:
+        stats = collect(zoo("teacher-a"), [battery], store, seed=0, progress=False, executor=ex)
+    assert list(stats.failed) == ["teacher-a"] and "every Ray worker of this model died" in stats.failed["teacher-a"]
+    kept = len(rows(tmp_path / "store.sqlite"))
+    assert kept == stats.requests and 2 <= kept < 20
+    again = executor(workers=1, chunk=2)
+    with Store(tmp_path / "store.sqlite") as store:
+        stats = collect(zoo("teacher-a"), [battery], store, seed=0, progress=False, executor=again)
+    assert (stats.requests, stats.cached) == (20 - kept, kept) and not stats.failed
+    assert rows(tmp_path / "store.sqlite") == [r for r in rows(local_store) if r[0] == ex.log[0].key]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_worker_larger_than_any_node_is_refused(cluster, battery, tmp_path):
+    from provenance.errors import SpecError
+
+    with Store(tmp_path / "store.sqlite") as store, pytest.raises(SpecError, match="asks for 1 GPUs"):
+        collect(zoo("teacher-a"), [battery], store, seed=0, progress=False, executor=executor(num_gpus=1))
+
+
+def test_example_audit_file_and_manifest_parse():
+    from provenance.audit import load_spec_file, make_spec, resolve_paths
+    from provenance.executors import executor_settings
+
+    data, base = load_spec_file(ROOT / "docs" / "examples" / "ray-audit.toml")
+    ex = executor_settings(data.pop("executor"))
+    assert (ex.kind, ex.address, ex.workers) == ("ray", "auto", 2)
+    spec = resolve_paths(make_spec(data), base)
+    assert all(Path(e.model.split("/", 1)[1]).is_dir() for e in [spec.candidate, *spec.references, *spec.controls])
+    manifest = yaml.safe_load((ROOT / "docs" / "examples" / "kuberay-raycluster.yaml").read_text())
+    assert manifest["kind"] == "RayCluster" and manifest["spec"]["rayVersion"] == "2.60.0"
+
+
+def test_local_executor_flag_keeps_the_spec(tmp_path):
+    """--executor local is today's path; the executor is never part of audit.json."""
+    r = subprocess.run([sys.executable, "-m", "provenance.cli", "audit", "--candidate", "mock/a", "--reference",
+                        "mock/b", "--battery", "self_id[language=en]", "--executor", "local", "--collect-only",
+                        "--quiet", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert "executor" not in (tmp_path / "out" / "audit.json").read_text()
+
+
+@pytest.mark.slow
+@needs_ray
+def test_benchmark_quick_run(tmp_path):
+    """benchmarks/ray_executor.py --quick, in its own process (it starts its own Ray instance)."""
+    import json
+
+    out = tmp_path / "ray_executor.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ray_executor.py"), "--quick", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["identical_answers"] and set(res["runs"]) == {"local", "ray-1", "ray-2"}
+    assert all(run["answers"] == 24 and run["end_to_end_answers_per_second"] > 0 for run in res["runs"].values())
+    assert res["machine"]["cpus"] >= 1 and len(res["machine"]["load_average"]) == 3
+    assert set(res["ratios_to_local"]) == {"ray-1_end_to_end", "ray-1_steady", "ray-2_end_to_end", "ray-2_steady"}
