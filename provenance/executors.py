@@ -245,7 +245,10 @@ class RayExecutor:
         def fill() -> None:
             for label, q in queues.items():
                 live = [w for w in workers if w.label == label and w.alive]
-                while q and len(live) < s.workers and n_started[label] < s.workers + s.max_restarts:
+                # start a replica while the queue holds more than the live ones can take (so a
+                # last batch sent back after a death does not start an actor for itself)
+                while (q and len(live) < s.workers and n_started[label] < s.workers + s.max_restarts
+                       and len(q) > sum(self.prefetch - len(w.inflight) for w in live)):
                     string, options = sources[label]
                     n_started[label] += 1
                     w = _Worker(f"{label}#{n_started[label]}", label, actor_cls.remote(string, options))
