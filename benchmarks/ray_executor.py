@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--chunk", type=int, default=32, help="requests per batch sent to a Ray actor")
     ap.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
-    ap.add_argument("--repeats", type=int, default=2, help="runs of each executor, alternating; the best is reported")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each executor, alternating; the best is reported")
     ap.add_argument("--quick", action="store_true", help="24 prompts, 1 sample, 16 new tokens, batches of 8, 1 repeat (CI smoke run)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)

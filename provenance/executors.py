@@ -49,7 +49,7 @@ class ExecutorSettings(BaseModel):
     num_gpus: float = Field(0.0, ge=0)
     #: requests per batch sent to an actor
     chunk: int = Field(32, ge=1, le=4096)
-    #: replacement actors a model may get after its actors die
+    #: deaths of a model's actors that are made good by starting another actor
     max_restarts: int = Field(3, ge=0, le=1000)
 
 
@@ -223,6 +223,8 @@ class RayExecutor:
         from .collect import batches, prompt_hashes, store_batch
 
         s = self.settings
+        # the actor is gone (killed, out of memory, its node lost) or its answer is: the batch was
+        # never stored, so it goes to another actor (an actor only unreachable is ended too)
         died = (RayActorError, WorkerCrashedError, ObjectLostError)
         env = {"OMP_NUM_THREADS": str(max(1, int(s.num_cpus))),
                **{k: os.environ[k] for k in PASS_ENV if k in os.environ}}
@@ -236,6 +238,7 @@ class RayExecutor:
             queues.setdefault(label, deque()).extend(_Batch(label, i, b) for b in batches(battery, missing, s.chunk))
         workers: list[_Worker] = []
         n_started = {label: 0 for label in queues}
+        lost = {label: 0 for label in queues}  # replicas that died, per model
         pending: dict[Any, tuple[_Worker, _Batch]] = {}
 
         def retire(w: _Worker) -> None:
@@ -247,7 +250,7 @@ class RayExecutor:
                 live = [w for w in workers if w.label == label and w.alive]
                 # start a replica while the queue holds more than the live ones can take (so a
                 # last batch sent back after a death does not start an actor for itself)
-                while (q and len(live) < s.workers and n_started[label] < s.workers + s.max_restarts
+                while (q and len(live) < s.workers and lost[label] <= s.max_restarts
                        and len(q) > sum(self.prefetch - len(w.inflight) for w in live)):
                     string, options = sources[label]
                     n_started[label] += 1
@@ -255,9 +258,9 @@ class RayExecutor:
                     workers.append(w)
                     live.append(w)
                     self.started.append(w.name)
-                if q and not live:  # every replica died and none may be started
-                    stats.failed[label] = (f"{label}: every Ray worker of this model died ({n_started[label]} "
-                                           f"started; see `ray logs` on the cluster)")
+                if q and not live:  # its replicas died more often than max_restarts allows
+                    stats.failed[label] = (f"{label}: {lost[label]} of its Ray workers died, more than executor."
+                                           f"max_restarts = {s.max_restarts} allows; see `ray logs` on the cluster")
                     q.clear()
                 for w in live:
                     while q and len(w.inflight) < self.prefetch:
@@ -280,6 +283,7 @@ class RayExecutor:
                 except died:
                     if w.alive:  # its other batches in flight fail too and come back here
                         self.deaths.append(w.name)
+                        lost[label] += 1
                         retire(w)
                     queues[label].appendleft(b)  # never answered: ask again, on another actor
                     self.resent.append((w.name, len(b.requests)))

@@ -242,7 +242,7 @@ def test_model_whose_replicas_all_die_is_reported_and_resumes(cluster, battery, 
     ex = executor(workers=1, max_restarts=0, chunk=2, on_batch=kill_it)
     with Store(tmp_path / "store.sqlite") as store:
         stats = collect(zoo("teacher-a"), [battery], store, seed=0, progress=False, executor=ex)
-    assert list(stats.failed) == ["teacher-a"] and "every Ray worker of this model died" in stats.failed["teacher-a"]
+    assert list(stats.failed) == ["teacher-a"] and "1 of its Ray workers died, more than executor.max_restarts = 0" in stats.failed["teacher-a"]
     kept = len(rows(tmp_path / "store.sqlite"))
     assert kept == stats.requests and 2 <= kept < 20
     again = executor(workers=1, chunk=2)
