@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=32, help="requests per batch sent to a Ray actor")
     ap.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each executor, alternating; the best is reported")
-    ap.add_argument("--quick", action="store_true", help="24 prompts, 1 sample, 16 new tokens, batches of 8, 1 repeat (CI smoke run)")
+    ap.add_argument("--quick", action="store_true",
+                    help="24 prompts, 1 sample, 16 new tokens, batches of 8, 1 repeat (CI smoke run)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.quick:
@@ -186,7 +187,8 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     for k, r in runs.items():
-        print(f"{k:6s} {r['answers']} answers (best of {args.repeats}): end to end {r['end_to_end_answers_per_second']}/s "
+        print(f"{k:6s} {r['answers']} answers (best of {args.repeats}): "
+              f"end to end {r['end_to_end_answers_per_second']}/s "
               f"({r['end_to_end_seconds']} s), steady {r['steady_answers_per_second']}/s")
     print(f"ratios to local: {result['ratios_to_local']}; identical answers: {same}; "
           f"cpus {before['cpus']}, load average {before['load_average']}")

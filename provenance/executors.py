@@ -218,7 +218,7 @@ class RayExecutor:
                 ray.shutdown()
 
     def _run(self, ray, work, store, stats, advance) -> None:
-        from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError, RayTaskError, WorkerCrashedError
+        from ray.exceptions import ObjectLostError, RayActorError, RayTaskError, WorkerCrashedError
 
         from .collect import batches, prompt_hashes, store_batch
 
@@ -271,43 +271,45 @@ class RayExecutor:
                     if not q and not w.inflight:
                         retire(w)  # done: free its CPUs/GPUs for the actors of other models
 
-        fill()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                w, b = pending.pop(ref)
-                w.inflight.discard(ref)
-                label, model, battery, key, _ = work[b.item]
-                try:
-                    out = ray.get(ref)
-                except died:
-                    if w.alive:  # its other batches in flight fail too and come back here
-                        self.deaths.append(w.name)
-                        lost[label] += 1
-                        retire(w)
-                    queues[label].appendleft(b)  # never answered: ask again, on another actor
-                    self.resent.append((w.name, len(b.requests)))
-                    continue
-                except RayTaskError as e:
-                    cause = getattr(e, "cause", None)
-                    if isinstance(cause, ProvenanceError):
-                        raise cause from None
-                    raise ModelError(f"{label}: generation failed on Ray worker {w.name} ({type(cause).__name__}: "
-                                     f"{str(cause).splitlines()[0][:160] if str(cause) else ''})") from None
-                except GetTimeoutError:  # pragma: no cover - ray.wait said it is ready
-                    queues[label].appendleft(b)
-                    continue
-                if out["key"] != key:
-                    raise ModelError(f"{label}: the Ray worker on {out['host']} built a different model (store key "
-                                     f"{out['key']}, here {key}): its model files or settings differ from this "
-                                     f"machine's; give every node the same model files")
-                store_batch(store, stats, label, model, key, hashes[b.item], b.requests, out["answers"], out["seconds"])
-                rec = BatchRecord(w.name, out["pid"], out["host"], label, key, [(r.prompt_id, r.sample) for r in b.requests])
-                self.log.append(rec)
-                advance(label, battery.name, len(b.requests))
-                if self.on_batch is not None:
-                    self.on_batch(rec)
+        try:
             fill()
-        for w in workers:
-            if w.alive:
-                retire(w)
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    w, b = pending.pop(ref)
+                    w.inflight.discard(ref)
+                    label, model, battery, key, _ = work[b.item]
+                    try:
+                        out = ray.get(ref)
+                    except died:
+                        if w.alive:  # its other batches in flight fail too and come back here
+                            self.deaths.append(w.name)
+                            lost[label] += 1
+                            retire(w)
+                        queues[label].appendleft(b)  # never answered: ask again, on another actor
+                        self.resent.append((w.name, len(b.requests)))
+                        continue
+                    except RayTaskError as e:
+                        cause = getattr(e, "cause", None)
+                        if isinstance(cause, ProvenanceError):
+                            raise cause from None
+                        first = str(cause).splitlines()[0][:160] if str(cause) else ""
+                        raise ModelError(f"{label}: generation failed on Ray worker {w.name} "
+                                         f"({type(cause).__name__}: {first})") from None
+                    if out["key"] != key:
+                        raise ModelError(f"{label}: the Ray worker on {out['host']} built a different model (store "
+                                         f"key {out['key']}, here {key}): its model files or settings differ from "
+                                         f"this machine's; give every node the same model files")
+                    store_batch(store, stats, label, model, key, hashes[b.item], b.requests, out["answers"],
+                                out["seconds"])
+                    rec = BatchRecord(w.name, out["pid"], out["host"], label, key,
+                                      [(r.prompt_id, r.sample) for r in b.requests])
+                    self.log.append(rec)
+                    advance(label, battery.name, len(b.requests))
+                    if self.on_batch is not None:
+                        self.on_batch(rec)
+                fill()
+        finally:  # done, or an error: end every actor still held, freeing its CPUs/GPUs
+            for w in workers:
+                if w.alive:
+                    retire(w)

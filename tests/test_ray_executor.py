@@ -242,7 +242,8 @@ def test_model_whose_replicas_all_die_is_reported_and_resumes(cluster, battery, 
     ex = executor(workers=1, max_restarts=0, chunk=2, on_batch=kill_it)
     with Store(tmp_path / "store.sqlite") as store:
         stats = collect(zoo("teacher-a"), [battery], store, seed=0, progress=False, executor=ex)
-    assert list(stats.failed) == ["teacher-a"] and "1 of its Ray workers died, more than executor.max_restarts = 0" in stats.failed["teacher-a"]
+    assert list(stats.failed) == ["teacher-a"]
+    assert "1 of its Ray workers died, more than executor.max_restarts = 0" in stats.failed["teacher-a"]
     kept = len(rows(tmp_path / "store.sqlite"))
     assert kept == stats.requests and 2 <= kept < 20
     again = executor(workers=1, chunk=2)
@@ -299,3 +300,44 @@ def test_benchmark_quick_run(tmp_path):
     assert all(run["answers"] == 24 and run["end_to_end_answers_per_second"] > 0 for run in res["runs"].values())
     assert res["machine"]["cpus"] >= 1 and len(res["machine"]["load_average"]) == 3
     assert set(res["ratios_to_local"]) == {"ray-1_end_to_end", "ray-1_steady", "ray-2_end_to_end", "ray-2_steady"}
+
+
+def _cpus_back(total: float, timeout: float = 30.0) -> bool:
+    """Every CPU of the test cluster is free again (the run ended all its actors)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if ray.available_resources().get("CPU", 0) >= total:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+@needs_ray
+def test_generation_error_on_a_worker_is_one_line_and_frees_the_cluster(cluster, battery, tmp_path):
+    from provenance.errors import ModelError
+
+    failing = {"mock-f": load_model("mock/f", fail_on=battery.prompts[-1].text)}
+    with Store(tmp_path / "store.sqlite") as store, pytest.raises(ModelError) as err:
+        collect(failing, [battery], store, seed=0, progress=False, executor=executor(chunk=2))
+    assert str(err.value).startswith("mock-f: generation failed on Ray worker mock-f#1 (RuntimeError: mock/f: "
+                                     "injected failure on ") and "\n" not in str(err.value)
+    assert _cpus_back(3)
+
+
+@pytest.mark.slow
+@needs_ray
+def test_worker_that_builds_another_model_stores_nothing(cluster, battery, tmp_path):
+    import shutil
+
+    from provenance.errors import ModelError
+
+    folder = tmp_path / "teacher-copy"
+    shutil.copytree(ROOT / "fixtures" / "zoo" / "models" / "teacher-a", folder)
+    model = load_model(f"hf/{folder}")
+    model.identity()  # the driver's view; then the folder changes under it, as on another node
+    template = folder / "chat_template.jinja"
+    template.write_text(template.read_text() + "\n")
+    with Store(tmp_path / "store.sqlite") as store, pytest.raises(ModelError, match="built a different model"):
+        collect({"teacher-copy": model}, [battery], store, seed=0, progress=False, executor=executor())
+    assert rows(tmp_path / "store.sqlite") == [] and _cpus_back(3)
