@@ -170,11 +170,13 @@ def tool_info() -> dict[str, Any]:
 
 
 def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collect_missing: bool = True,
-              limits=None, analyse: bool = True) -> dict:
+              limits=None, analyse: bool = True, executor=None) -> dict:
     """Collect what is missing, analyse, and write the report into ``out``. Returns the report.
     ``limits`` (:class:`provenance.fetch.Limits`) caps what API models may cost; a run that
     reaches a cap, or in which an API model fails for good, raises
-    :class:`~provenance.errors.CollectionIncomplete` after storing all it collected."""
+    :class:`~provenance.errors.CollectionIncomplete` after storing all it collected.
+    ``executor`` (:mod:`provenance.executors`; None: here, in this process) says where local
+    models generate; it changes no answer, so it is not part of the spec."""
     from .battery import resolve_batteries
     from .collect import CollectStats, collect
 
@@ -187,7 +189,7 @@ def run_audit(spec: AuditSpec, out: str | Path, *, progress: bool = True, collec
     with Store(store_path) as store:
         if collect_missing:
             cstats = collect(models, batteries, store, seed=spec.seed, samples=spec.samples, progress=progress,
-                             limits=limits)
+                             limits=limits, executor=executor)
             if cstats.failed or cstats.stopped:
                 for m in models.values():
                     m.close()

@@ -64,15 +64,28 @@ def main():
 @click.option("--max-cost", type=float, help="stop API calls before this run spends more USD (needs prices in the audit file)")
 @click.option("--max-requests", type=int, help="stop after this many API calls (retries included) in this run")
 @click.option("--collect-only", is_flag=True, help="only collect answers into the store; `provenance report OUT` analyses")
+@click.option("--executor", "executor_kind", type=click.Choice(["local", "ray"]),
+              help="where local models generate: here (local, the default) or on a Ray cluster (ray)")
+@click.option("--address", help="Ray cluster to join (auto, HOST:PORT or ray://HOST:10001); default: start one here")
+@click.option("--ray-workers", type=int, help="Ray actors (model replicas) per model (default 1)")
 def audit(audit_file, candidate, references, controls, batteries, samples, seed, n_resamples, store, out, quiet,
-          max_cost=None, max_requests=None, collect_only=False):
+          max_cost=None, max_requests=None, collect_only=False, executor_kind=None, address=None, ray_workers=None):
     """Run an audit (from AUDIT_FILE and/or flags) and write report.{json,md,html} into OUT."""
     from .audit import load_spec_file, make_spec, resolve_paths, run_audit
+    from .executors import executor_settings, make_executor
 
     data, base, where = {}, Path.cwd(), "command line"
     if audit_file:
         data, base = load_spec_file(audit_file)
         where = audit_file
+    ex = data.pop("executor", None) or {}
+    if not isinstance(ex, dict):
+        raise click.UsageError("executor in the audit file must be a table (kind, address, workers, ...)")
+    ex.update({k: v for k, v in {"kind": executor_kind, "address": address, "workers": ray_workers}.items()
+               if v is not None})
+    if (address or ray_workers) and ex.get("kind", "local") == "local":
+        raise click.UsageError("--address and --ray-workers need --executor ray")
+    executor = make_executor(executor_settings(ex, where=where))
     overrides = {"candidate": candidate, "references": list(references) or None, "controls": list(controls) or None,
                  "batteries": list(batteries) or None, "samples": samples, "seed": seed, "n_resamples": n_resamples,
                  "store": store}
@@ -85,7 +98,7 @@ def audit(audit_file, candidate, references, controls, batteries, samples, seed,
         from .fetch import Limits
 
         limits = Limits(max_cost=max_cost, max_requests=max_requests)
-    report = run_audit(spec, out, progress=not quiet, limits=limits, analyse=not collect_only)
+    report = run_audit(spec, out, progress=not quiet, limits=limits, analyse=not collect_only, executor=executor)
     if collect_only:
         c = report["collection"]
         click.echo(f"collected {c['requests']} answers ({c['cached']} already stored); "

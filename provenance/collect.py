@@ -64,8 +64,13 @@ def plan(model: Model, battery: "Battery", store: Store, *, seed: int, samples: 
 
 
 def collect(models: dict[str, Model], batteries: list["Battery"], store: Store, *, seed: int,
-            samples: int | None = None, chunk: int = 64, progress: bool = True, limits=None) -> CollectStats:
-    """Ask every model every battery prompt it has not answered yet; store as answers arrive."""
+            samples: int | None = None, chunk: int = 64, progress: bool = True, limits=None,
+            executor=None) -> CollectStats:
+    """Ask every model every battery prompt it has not answered yet; store as answers arrive.
+
+    ``executor`` (:mod:`provenance.executors`) decides where local models generate: None or a
+    local executor here, in this process; a Ray executor on the actors of a Ray cluster. Either
+    way this process plans what is missing and alone writes the store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     stats = CollectStats()
@@ -86,30 +91,56 @@ def collect(models: dict[str, Model], batteries: list["Battery"], store: Store, 
         for label, model, battery, key, missing in work:
             if missing:
                 tasks[(label, battery.name)] = bar.add_task(f"{label} · {battery.name}", total=len(missing))
-        for label, model, battery, key, missing in work:
-            if not missing or getattr(model, "remote", False):
-                continue
-            by_hash = {p.id: battery.prompt_hash(p) for p in battery.prompts}
-            missing = sorted(missing, key=lambda r: (len(r.prompt), r.prompt_id, r.sample))
-            for start in range(0, len(missing), chunk):
-                batch = missing[start : start + chunk]
-                t0 = time.perf_counter()
-                answers = model.generate(batch, battery.generation.sampling)
-                dt = time.perf_counter() - t0
-                rows = [(by_hash[r.prompt_id], r.prompt_id, r.sample, r.prompt, r.seed, a)
-                        for r, a in zip(batch, answers) if a is not None]
-                store.put_many(key, rows)
-                if model.generates:
-                    stats.requests += len(batch)
-                    stats.per_model[label]["requests"] += len(batch)
-                stats.unanswerable += len(batch) - len(rows)
-                stats.per_model[label]["seconds"] += dt
-                bar.advance(tasks[(label, battery.name)], len(batch))
+
+        def advance(label: str, name: str, n: int) -> None:
+            bar.advance(tasks[(label, name)], n)
+
+        local = [w for w in work if w[4] and not getattr(w[1], "remote", False)]
+        if executor is not None and getattr(executor, "distributed", False):
+            # generating models run on the executor's workers; transcripts are read here
+            executor.run([w for w in local if w[1].generates], store, stats, advance)
+            local = [w for w in local if not w[1].generates]
+        collect_local(local, store, stats, advance, chunk=chunk)
         remote = [w for w in work if w[4] and getattr(w[1], "remote", False)]
         if remote:  # API models: concurrent calls, each answer committed as it arrives
             from .fetch import collect_remote
 
-            collect_remote(remote, store, stats, limits=limits,
-                           advance=lambda label, name, n: bar.advance(tasks[(label, name)], n))
+            collect_remote(remote, store, stats, limits=limits, advance=advance)
     stats.seconds = time.perf_counter() - t_all
     return stats
+
+
+def batches(battery: "Battery", missing: list[Request], chunk: int) -> list[list[Request]]:
+    """The missing requests of one model and battery in chunks of similar prompt length."""
+    missing = sorted(missing, key=lambda r: (len(r.prompt), r.prompt_id, r.sample))
+    return [missing[start : start + chunk] for start in range(0, len(missing), chunk)]
+
+
+def prompt_hashes(battery: "Battery") -> dict[str, str]:
+    return {p.id: battery.prompt_hash(p) for p in battery.prompts}
+
+
+def store_batch(store: Store, stats: CollectStats, label: str, model: Model, key: str, by_hash: dict[str, str],
+                batch: list[Request], answers: list, seconds: float) -> int:
+    """Commit one batch's answers (one transaction) and count them; returns rows stored."""
+    rows = [(by_hash[r.prompt_id], r.prompt_id, r.sample, r.prompt, r.seed, a)
+            for r, a in zip(batch, answers) if a is not None]
+    store.put_many(key, rows)
+    if model.generates:
+        stats.requests += len(batch)
+        stats.per_model[label]["requests"] += len(batch)
+    stats.unanswerable += len(batch) - len(rows)
+    stats.per_model[label]["seconds"] += seconds
+    return len(rows)
+
+
+def collect_local(work: list, store: Store, stats: CollectStats, advance, *, chunk: int = 64) -> None:
+    """The local executor: each model generates here, batch after batch, each batch stored
+    as soon as it is answered."""
+    for label, model, battery, key, missing in work:
+        by_hash = prompt_hashes(battery)
+        for batch in batches(battery, missing, chunk):
+            t0 = time.perf_counter()
+            answers = model.generate(batch, battery.generation.sampling)
+            store_batch(store, stats, label, model, key, by_hash, batch, answers, time.perf_counter() - t0)
+            advance(label, battery.name, len(batch))

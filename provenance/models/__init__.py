@@ -44,4 +44,6 @@ def load_model(model: str, /, **options: Any) -> Model:
     """Build the backend for a model string. Loading weights is deferred until first use."""
     provider, name = parse_model_string(model)
     module, cls = PROVIDERS[provider].split(":")
-    return getattr(importlib.import_module(module), cls)(name, **options)
+    obj = getattr(importlib.import_module(module), cls)(name, **options)
+    obj.source = (model, dict(options))  # how to build it again elsewhere (a Ray worker)
+    return obj

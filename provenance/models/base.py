@@ -74,6 +74,9 @@ class Model(ABC):
     generates: bool = True
     #: whether token log-likelihoods of given text are available (white-box checks)
     white_box: bool = False
+    #: (model string, options) it was built from by ``load_model``: enough to build it again
+    #: in another process (a Ray worker); None when built directly
+    source: tuple[str, dict[str, Any]] | None = None
 
     def __init__(self, name: str, *, system_prompt: str | None = None, **options: Any):
         self.name = name
