@@ -75,6 +75,7 @@ class Benchmark:
     figures: Callable[[dict], list[Figure]]
     what: str = ""
     needs: tuple[Path, ...] = ()
+    modules: tuple[str, ...] = ()  # Python packages it needs (else skipped, saying which)
     why_not_quick: str = ""
     timing: bool = False  # its figures are timings: run on an idle machine
     timeout_s: int = 6 * 3600
@@ -283,6 +284,24 @@ def scaling_figures(r: dict) -> list[Figure]:
     return out
 
 
+def ray_figures(r: dict) -> list[Figure]:
+    runs, ratios = r["runs"], r["ratios_to_local"]
+    st = r["settings"]
+    what = f"{runs['local']['answers']} answers of {Path(st['model']).name}, {r['machine'].get('cpus')} CPUs"
+    out = [_fig("ray_executor", f"answers/s start to finish, local · Ray 1 worker · Ray 2 workers ({what})",
+                " · ".join(f"{runs[k]['end_to_end_answers_per_second']:.1f}" for k in ("local", "ray-1", "ray-2")),
+                None, None, runs["local"]["end_to_end_answers_per_second"],
+                f"Ray workers start as new processes importing torch (first batch after "
+                f"{runs['ray-1']['first_batch_seconds']:.0f} s with 1 worker); a small job on 2 cores pays that "
+                f"start-up" if ratios["ray-1_end_to_end"] < 1 else None),
+           _fig("ray_executor", "answers/s once the workers are up, ratio to local: Ray 1 worker · 2 workers",
+                f"{ratios['ray-1_steady']:.2f} · {ratios['ray-2_steady']:.2f}", None, None, ratios["ray-1_steady"]),
+           _fig("ray_executor", "the Ray executor's answers equal the local executor's",
+                "identical" if r["identical_answers"] else "DIFFERENT", "identical", bool(r["identical_answers"]),
+                1.0 if r["identical_answers"] else 0.0)]
+    return out
+
+
 def _data(name: str) -> Path:
     return DATA / name
 
@@ -324,6 +343,10 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("api_throughput", "api_throughput.py", "api_throughput.json", ["--out", "{out}"],
               ["--quick", "--out", "{out}"], api_figures,
               "API collection against the loopback server with injected latency", timing=True),
+    Benchmark("ray_executor", "ray_executor.py", "ray_executor.json", ["--out", "{out}"],
+              ["--quick", "--out", "{out}"], ray_figures,
+              "collection on a local Ray cluster (1 and 2 workers) against the local executor, same answers",
+              needs=(ZOO / "teacher-a",), modules=("ray",), timing=True),
 ]
 
 
@@ -362,6 +385,11 @@ def run_one(b: Benchmark, quick: bool, results: Path) -> dict[str, Any]:
     missing = [str(p) for p in b.needs if not p.exists()]
     if missing:
         return {"status": "skipped", "why": f"input absent: {', '.join(missing)}"}
+    import importlib.util
+
+    absent = [m for m in b.modules if importlib.util.find_spec(m) is None]
+    if absent:
+        return {"status": "skipped", "why": f"package absent: {', '.join(absent)} (pip install 'provenance[{absent[0]}]')"}
     out = results / b.result
     tmp = results / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
