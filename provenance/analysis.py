@@ -65,24 +65,53 @@ class BatteryData:
         return [hashlib.sha256(by_id[pid].text.encode("utf-8")).hexdigest()[:24] for pid in self.prompt_ids]
 
     def table(self) -> ScoreTable:
-        """The per-prompt pair scores of this battery (computed on demand, cached)."""
+        """The per-prompt pair scores of this battery (computed on demand, cached). A
+        vectorised scorer scores every pair of models of a prompt at once (on the first score
+        asked for), others pair by pair as asked."""
         if self._table is None:
             scorer = get_scorer(self.battery.scorer)
-            prepared: dict[str, list[list[Any]]] = {}
-
-            def prep(label):
-                if label not in prepared:
-                    prepared[label] = [[scorer.prepare(f) for f in feats] for feats in self.features[label]]
-                return prepared[label]
-
-            def pair(a, b):
-                return np.array([scorer.similarity(x, y) for x, y in zip(prep(a), prep(b))], dtype=float)
-
-            def self_pair(a):
-                return np.array([scorer.self_similarity(x) for x in prep(a)], dtype=float)
-
+            if scorer.vectorised:
+                pair, self_pair = self._all_pairs(scorer)
+            else:
+                pair, self_pair = self._pair_by_pair(scorer)
             self._table = ScoreTable(self.battery.name, self.prompt_keys(), pair=pair, self_pair=self_pair)
         return self._table
+
+    def _all_pairs(self, scorer):
+        labels = list(self.features)
+        pos = {m: i for i, m in enumerate(labels)}
+        cube: list[np.ndarray] = []  # (prompts, models, models), filled once
+
+        def scores() -> np.ndarray:
+            if not cube:
+                per_prompt = [scorer.score_prompt([self.features[m][i] for m in labels])
+                              for i in range(len(self.prompt_ids))]
+                cube.append(np.stack(per_prompt) if per_prompt else np.zeros((0, len(labels), len(labels))))
+            return cube[0]
+
+        def pair(a, b):
+            return scores()[:, pos[a], pos[b]].copy()
+
+        def self_pair(a):
+            return scores()[:, pos[a], pos[a]].copy()
+
+        return pair, self_pair
+
+    def _pair_by_pair(self, scorer):
+        prepared: dict[str, list[list[Any]]] = {}
+
+        def prep(label):
+            if label not in prepared:
+                prepared[label] = [[scorer.prepare(f) for f in feats] for feats in self.features[label]]
+            return prepared[label]
+
+        def pair(a, b):
+            return np.array([scorer.similarity(x, y) for x, y in zip(prep(a), prep(b))], dtype=float)
+
+        def self_pair(a):
+            return np.array([scorer.self_similarity(x) for x in prep(a)], dtype=float)
+
+        return pair, self_pair
 
 
 def load_battery_data(battery: "Battery", models: dict[str, "Model"], store: Store, *,

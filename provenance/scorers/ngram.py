@@ -28,9 +28,12 @@ Reference-distinctive n-grams (a log-odds ratio with an informative Dirichlet pr
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
-from .base import Scorer
+import numpy as np
+from scipy import sparse
+
+from .base import Scorer, block_means
 
 WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 #: characters of scripts written without spaces: each is a word of its own
@@ -47,10 +50,52 @@ def words(text: str) -> list[str]:
     return [w.replace("\u2019", "'") for w in WORD.findall(text)]
 
 
+def jaccard_prompt(per_model: list[list[Any]], ns: tuple[int, ...], size: Callable[[str], int]) -> np.ndarray:
+    """:meth:`Scorer.score_prompt` for n-gram sets, with sparse products instead of set
+    operations: the samples' n-grams are indexed once per prompt into a binary (samples x
+    n-grams) matrix X; per size n, X_n X_n^T holds every intersection and its diagonal every
+    set size, so each Jaccard index is inter / (|a| + |b| - inter), the same division of the
+    same integers as :meth:`NgramScorer.pair`. ``size`` gives a gram's n."""
+    sizes = [len(per) for per in per_model]
+    index: dict[str, int] = {}
+    put = index.setdefault
+    cols: list[int] = []
+    indptr = [0]
+    for per in per_model:
+        for f in per:
+            if isinstance(f, dict):  # a prepared feature {n: set}
+                f = [g for n in ns for g in f.get(n, ())]
+            cols.extend([put(g, len(index)) for g in f])
+            indptr.append(len(cols))
+    x = sparse.csr_matrix((np.ones(len(cols)), np.array(cols, dtype=np.int64), np.array(indptr)),
+                          shape=(len(indptr) - 1, len(index)))
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    gram_n = np.fromiter((size(g) for g in index), dtype=np.int64, count=len(index))
+    s = x.shape[0]
+    total, usable = np.zeros((s, s)), np.zeros((s, s))
+    for n in ns:
+        xn = x[:, gram_n == n]
+        inter = (xn @ xn.T).toarray()
+        card = inter.diagonal().copy()
+        union = card[:, None] + card[None, :] - inter
+        ok = union > 0
+        total += np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
+        usable += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pair = np.where(usable > 0, total / usable, np.nan)
+    return block_means(pair, sizes)
+
+
+def _words_in(gram: str) -> int:
+    return gram.count(" ") + 1
+
+
 class NgramScorer(Scorer):
     """Mean Jaccard similarity of word n-gram sets, over n in ``ns`` (default 1, 2, 3)."""
 
     name: ClassVar[str] = "ngram"
+    vectorised: ClassVar[bool] = True
 
     def __init__(self, ns: tuple[int, ...] = (1, 2, 3)):
         if not ns or any(n < 1 for n in ns):
@@ -89,6 +134,9 @@ class NgramScorer(Scorer):
                 scores.append(len(sa & sb) / union)
         return sum(scores) / len(scores) if scores else None
 
+    def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        return jaccard_prompt(per_model, self.ns, _words_in)
+
     def describe(self, feature: list[str]) -> str:
         longest = [g for g in feature if g.count(" ") + 1 == max(self.ns)]
         return f"{len(feature)} distinct n-grams" + (f", e.g. \"{longest[0]}\"" if longest else "")
@@ -99,6 +147,7 @@ class CharNgramScorer(Scorer):
     """Mean Jaccard similarity of character n-gram sets, over n in ``ns`` (default 1..4)."""
 
     name: ClassVar[str] = "ngram_char"
+    vectorised: ClassVar[bool] = True
 
     def __init__(self, ns: tuple[int, ...] = (1, 2, 3, 4)):
         if not ns or any(n < 1 for n in ns):
@@ -120,6 +169,9 @@ class CharNgramScorer(Scorer):
         return by_n
 
     pair = NgramScorer.pair
+
+    def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        return jaccard_prompt(per_model, self.ns, len)
 
     def describe(self, feature: list[str]) -> str:
         return f"{len(feature)} distinct character n-grams"
