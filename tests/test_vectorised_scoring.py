@@ -93,3 +93,21 @@ def test_battery_tables_equal_pair_by_pair_on_zoo_audit(zoo_audit):
             for b in labels[i + 1:]:
                 assert same(fast.s(a, b), loop.s(a, b)), (d.battery.name, a, b)
                 assert same(fast.s(b, a), fast.s(a, b))
+
+
+@pytest.mark.parametrize("name", ["ngram", "ngram3", "ngram_word", "ngram_char"])
+def test_recomputed_ngram_features_match_stored_form(name):
+    """A battery that recomputes n-gram features (not held) builds them straight from the
+    text: the same sets as the stored feature, prepared, and its longest grams."""
+    from provenance.report.details import _grams
+
+    scorer = get_scorer(name)
+    assert not scorer.keep_features
+    g = np.random.default_rng(11)
+    for _ in range(50):
+        text = " ".join(g.choice(WORDS + ["Don\u2019t", "\u4e2d\u6587", "  x\n"], size=int(g.integers(0, 15))))
+        feature = scorer.features(text)
+        assert scorer.scoring_features(text) == scorer.prepare(feature)
+        for n in scorer.ns:
+            assert scorer.grams(text, n) == (_grams(feature, n) if name != "ngram_char"
+                                             else {x for x in feature if len(x) == n})

@@ -134,11 +134,15 @@ def ngram_details(data: "BatteryData", candidate: str, references: list[str], co
     """Per reference, the word n-grams (the scorer's longest size) that the candidate and the
     reference both used on a prompt while no control used them on that prompt, counted over
     prompts; with how many prompts any control used each one on (anywhere in the battery)."""
+    from ..analysis import RecomputedFeatures
     from ..scorers import get_scorer
 
-    n = max(get_scorer(data.battery.scorer).ns)
+    scorer = get_scorer(data.battery.scorer)
+    n = max(scorer.ns)
 
     def per_prompt(label):
+        if isinstance(data.features, RecomputedFeatures):  # not held: only the longest grams, from the text
+            return [set().union(*(scorer.grams(r.text, n) for r in per)) for per in data.responses[label]]
         return [set().union(*(_grams(f, n) for f in feats)) if feats else set() for feats in data.features[label]]
 
     cand = per_prompt(candidate)

@@ -38,6 +38,12 @@ class Scorer(ABC):
     #: whether :meth:`score_prompt` scores all pairs at once, so a battery's table should ask
     #: for every pair of models in one pass rather than pair by pair, as needed
     vectorised: ClassVar[bool] = False
+    #: whether a battery holds every answer's feature (False: computed again from the text
+    #: where needed, for features too large to hold for a whole audit, such as n-gram sets)
+    keep_features: ClassVar[bool] = True
+    #: whether a feature depends on the prompt as well as the text (False lets a battery
+    #: compute a recurring text's feature once for all prompts)
+    features_use_prompt: ClassVar[bool] = True
 
     @abstractmethod
     def features(self, text: str, prompt: "Prompt") -> Any:
@@ -55,6 +61,11 @@ class Scorer(ABC):
         """Turn a stored feature into the form :meth:`pair` works on fastest. Called once per
         sample in :meth:`similarity`, not once per pair; :meth:`pair` must accept both forms."""
         return feature
+
+    def scoring_features(self, text: str, prompt: "Prompt") -> Any:
+        """``prepare(features(text, prompt))``, for scoring a text whose feature is not held;
+        a scorer may build it more directly."""
+        return self.prepare(self.features(text, prompt))
 
     def data_hash(self) -> str | None:
         """sha256 of the data file the scorer reads (e.g. the self-ID lexicon), or None. It is

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..stats.bootstrap import CHUNK_CELLS
+
 if TYPE_CHECKING:
     from ..analysis import BatteryData
 
@@ -91,12 +93,13 @@ def claim_counts(features: list[list[list[str]]], categories: list[str]) -> np.n
     return out
 
 
-def _closeness(a: np.ndarray, b: np.ndarray) -> float:
-    """One minus the total variation distance of two count vectors' distributions."""
-    sa, sb = a.sum(), b.sum()
-    if not sa or not sb:
-        return math.nan
-    return 1.0 - 0.5 * float(np.abs(a / sa - b / sb).sum())
+def _closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One minus the total variation distance of the distributions of two count vectors, or
+    of each row of two (replicates x categories) matrices; NaN where either is empty."""
+    sa, sb = a.sum(axis=-1, keepdims=True), b.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 1.0 - 0.5 * np.abs(a / sa - b / sb).sum(axis=-1)
+    return np.where((sa[..., 0] > 0) & (sb[..., 0] > 0), out, math.nan)
 
 
 def self_id_statistics(data: "BatteryData", candidate: str, references: list[str], controls: list[str], *,
@@ -134,19 +137,30 @@ def self_id_statistics(data: "BatteryData", candidate: str, references: list[str
     cats = sorted({m for lab in labels for per in feats[lab] for f in per for m in f}) + [NO_CLAIM]
     mats = {lab: claim_counts(feats[lab], cats) for lab in labels}
     n = len(data.prompt_ids)
-    rng = np.random.default_rng(seed)
     reps = min(int(n_resamples), 2000)
-    idx = rng.integers(0, n, size=(reps, n)) if n else np.zeros((0, 0), dtype=int)
+    # per replicate, each model's claim totals: (replicate counts of the prompts) @ mats,
+    # from the draws of one rng.integers(0, n, size=(reps, n)) call, a chunk at a time
+    totals = {lab: [] for lab in labels}
+    if n:
+        rng = np.random.default_rng(seed)
+        step = max(1, CHUNK_CELLS // n)
+        for start in range(0, reps, step):
+            rows = min(step, reps - start)
+            idx = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
+            for lab in labels:
+                totals[lab].append(counts @ mats[lab])
+    totals = {lab: np.vstack(t) if t else np.zeros((0, len(cats))) for lab, t in totals.items()}
+    full = {lab: mats[lab].sum(axis=0)[None, :] for lab in labels}
     alpha = (1 - confidence_level) / 2
     for ref in references:
-        def stat(rows, ref=ref):
-            tot = {lab: mats[lab][rows].sum(axis=0) for lab in labels}
+        def stat(tot, ref=ref):
             s = _closeness(tot[candidate], tot[ref])
-            b = np.nanmean([_closeness(tot[k], tot[ref]) for k in controls]) if controls else math.nan
+            b = np.nanmean([_closeness(tot[k], tot[ref]) for k in controls], axis=0) if controls else \
+                np.full(s.shape, math.nan)
             return s, b
-        s, b = stat(np.arange(n))
-        boots = np.array([stat(r) for r in idx]) if n else np.zeros((0, 2))
-        ex = boots[:, 0] - boots[:, 1] if len(boots) else np.array([])
+        s, b = (float(v[0]) for v in stat(full))
+        ex = np.subtract(*stat(totals)) if n else np.array([])
         ex = ex[np.isfinite(ex)]
         row = {"reference": ref, "closeness": s, "control_closeness": b, "excess": s - b,
                "categories": [display.get(c, c) for c in cats],

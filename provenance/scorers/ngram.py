@@ -28,7 +28,7 @@ Reference-distinctive n-grams (a log-odds ratio with an informative Dirichlet pr
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -50,33 +50,27 @@ def words(text: str) -> list[str]:
     return [w.replace("\u2019", "'") for w in WORD.findall(text)]
 
 
-def jaccard_prompt(per_model: list[list[Any]], ns: tuple[int, ...], size: Callable[[str], int]) -> np.ndarray:
-    """:meth:`Scorer.score_prompt` for n-gram sets, with sparse products instead of set
-    operations: the samples' n-grams are indexed once per prompt into a binary (samples x
-    n-grams) matrix X; per size n, X_n X_n^T holds every intersection and its diagonal every
-    set size, so each Jaccard index is inter / (|a| + |b| - inter), the same division of the
-    same integers as :meth:`NgramScorer.pair`. ``size`` gives a gram's n."""
-    sizes = [len(per) for per in per_model]
-    index: dict[str, int] = {}
-    put = index.setdefault
-    cols: list[int] = []
-    indptr = [0]
-    for per in per_model:
-        for f in per:
-            if isinstance(f, dict):  # a prepared feature {n: set}
-                f = [g for n in ns for g in f.get(n, ())]
-            cols.extend([put(g, len(index)) for g in f])
-            indptr.append(len(cols))
-    x = sparse.csr_matrix((np.ones(len(cols)), np.array(cols, dtype=np.int64), np.array(indptr)),
-                          shape=(len(indptr) - 1, len(index)))
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    gram_n = np.fromiter((size(g) for g in index), dtype=np.int64, count=len(index))
-    s = x.shape[0]
+def jaccard_prompt(per_model: list[list[dict[int, set[str]]]], ns: tuple[int, ...]) -> np.ndarray:
+    """:meth:`Scorer.score_prompt` for n-gram sets (prepared: {n: set of n-grams}), with
+    sparse products instead of set operations: per size n, the samples' n-grams are indexed
+    once into a binary (samples x n-grams) matrix X_n, whose X_n X_n^T holds every
+    intersection and its diagonal every set size, so each Jaccard index is
+    inter / (|a| + |b| - inter), the same division of the same integers as
+    :meth:`NgramScorer.pair`; sizes that neither sample has are left out of a pair's mean."""
+    feats = [f for per in per_model for f in per]
+    s = len(feats)
     total, usable = np.zeros((s, s)), np.zeros((s, s))
     for n in ns:
-        xn = x[:, gram_n == n]
-        inter = (xn @ xn.T).toarray()
+        index: dict[str, int] = {}
+        put = index.setdefault
+        cols: list[int] = []
+        indptr = [0]
+        for f in feats:
+            cols.extend([put(g, len(index)) for g in f.get(n, ())])
+            indptr.append(len(cols))
+        x = sparse.csr_matrix((np.ones(len(cols)), np.array(cols, dtype=np.int64), np.array(indptr)),
+                              shape=(s, len(index)))
+        inter = (x @ x.T).toarray()
         card = inter.diagonal().copy()
         union = card[:, None] + card[None, :] - inter
         ok = union > 0
@@ -84,11 +78,7 @@ def jaccard_prompt(per_model: list[list[Any]], ns: tuple[int, ...], size: Callab
         usable += ok
     with np.errstate(invalid="ignore", divide="ignore"):
         pair = np.where(usable > 0, total / usable, np.nan)
-    return block_means(pair, sizes)
-
-
-def _words_in(gram: str) -> int:
-    return gram.count(" ") + 1
+    return block_means(pair, [len(per) for per in per_model])
 
 
 class NgramScorer(Scorer):
@@ -96,6 +86,8 @@ class NgramScorer(Scorer):
 
     name: ClassVar[str] = "ngram"
     vectorised: ClassVar[bool] = True
+    keep_features: ClassVar[bool] = False
+    features_use_prompt: ClassVar[bool] = False
 
     def __init__(self, ns: tuple[int, ...] = (1, 2, 3)):
         if not ns or any(n < 1 for n in ns):
@@ -134,8 +126,18 @@ class NgramScorer(Scorer):
                 scores.append(len(sa & sb) / union)
         return sum(scores) / len(scores) if scores else None
 
+    def scoring_features(self, text: str, prompt: Any = None) -> dict[int, set[str]]:
+        """:meth:`prepare` of :meth:`features`, built straight from the tokens (no sorting)."""
+        w = self.tokens(text if isinstance(text, str) else "")
+        return {n: {" ".join(w[i:i + n]) for i in range(len(w) - n + 1)} for n in self.ns}
+
+    def grams(self, text: str, n: int) -> set[str]:
+        """The n-grams of one size of ``text`` (those of :meth:`features` with n units)."""
+        w = self.tokens(text if isinstance(text, str) else "")
+        return {" ".join(w[i:i + n]) for i in range(len(w) - n + 1)}
+
     def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
-        return jaccard_prompt(per_model, self.ns, _words_in)
+        return jaccard_prompt([[self.prepare(f) for f in per] for per in per_model], self.ns)
 
     def describe(self, feature: list[str]) -> str:
         longest = [g for g in feature if g.count(" ") + 1 == max(self.ns)]
@@ -148,6 +150,8 @@ class CharNgramScorer(Scorer):
 
     name: ClassVar[str] = "ngram_char"
     vectorised: ClassVar[bool] = True
+    keep_features: ClassVar[bool] = False
+    features_use_prompt: ClassVar[bool] = False
 
     def __init__(self, ns: tuple[int, ...] = (1, 2, 3, 4)):
         if not ns or any(n < 1 for n in ns):
@@ -170,8 +174,18 @@ class CharNgramScorer(Scorer):
 
     pair = NgramScorer.pair
 
+    def scoring_features(self, text: str, prompt: Any = None) -> dict[int, set[str]]:
+        """:meth:`prepare` of :meth:`features`, built straight from the text (no sorting)."""
+        t = _SPACES.sub(" ", text.lower()).strip() if isinstance(text, str) else ""
+        return {n: {t[i:i + n] for i in range(len(t) - n + 1)} for n in self.ns}
+
+    def grams(self, text: str, n: int) -> set[str]:
+        """The character n-grams of one size of ``text``."""
+        t = _SPACES.sub(" ", text.lower()).strip() if isinstance(text, str) else ""
+        return {t[i:i + n] for i in range(len(t) - n + 1)}
+
     def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
-        return jaccard_prompt(per_model, self.ns, len)
+        return jaccard_prompt([[self.prepare(f) for f in per] for per in per_model], self.ns)
 
     def describe(self, feature: list[str]) -> str:
         return f"{len(feature)} distinct character n-grams"
@@ -201,6 +215,8 @@ class PosNgramScorer(NgramScorer):
     """Syntactic templates: n-grams of part-of-speech tags (default n = 4, 5, 6)."""
 
     name: ClassVar[str] = "ngram_pos"
+    #: tagging is slow, so a battery holds these features rather than tag every text again
+    keep_features: ClassVar[bool] = True
 
     def __init__(self, ns: tuple[int, ...] = (4, 5, 6)):
         super().__init__(ns)

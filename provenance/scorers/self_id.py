@@ -389,6 +389,7 @@ class SelfIdScorer(Scorer):
 
     name: ClassVar[str] = "self_id"
     vectorised: ClassVar[bool] = True
+    features_use_prompt: ClassVar[bool] = False
 
     def __init__(self, lexicon_path: Path | str = LEXICON_FILE):
         self.lexicon_path = Path(lexicon_path)
