@@ -90,7 +90,7 @@ REQUEST_COLUMNS = ("time", "run_id", "model_key", "endpoint", "model", "prompt_h
                    "tokens_out", "cost", "seconds")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     model_key: str
     prompt_hash: str
@@ -268,7 +268,13 @@ class Store:
             "tokens_out, seconds, seed, created_at FROM responses WHERE model_key=? ORDER BY prompt_hash, sample",
             (model_key,),
         ).fetchall()
-        out = [StoredResponse(*r) for r in rows]
+        # the model key, prompt and other repeated fields as one string object each: an audit
+        # holds every answer, and these copies were most of each answer's memory
+        shared: dict[str, str] = {}
+        one = shared.setdefault
+        out = [StoredResponse(one(r[0], r[0]), one(r[1], r[1]), r[2], one(r[3], r[3]), one(r[4], r[4]), r[5], r[6],
+                              r[7] if r[7] is None else one(r[7], r[7]), *r[8:12],
+                              r[12] if r[12] is None else one(r[12], r[12])) for r in rows]
         if prompt_hashes is not None:
             wanted = set(prompt_hashes)
             out = [r for r in out if r.prompt_hash in wanted]
