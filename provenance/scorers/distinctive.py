@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .ngram import words
+from .ngram import joined_ngrams, words
 
 DEFAULT_NS = (2, 3, 4)
 TOP = 400
@@ -41,7 +41,10 @@ ALPHA_SHARE = 0.05
 def gram_counts(text: str, ns: Sequence[int] = DEFAULT_NS) -> Counter:
     """Word n-gram token counts of one text."""
     w = words(text)
-    return Counter(" ".join(w[i:i + n]) for n in ns for i in range(len(w) - n + 1))
+    counts: Counter = Counter()
+    for n in ns:
+        counts.update(joined_ngrams(w, n))
+    return counts
 
 
 def log_odds_z(target: Counter, background: Counter, alpha0: float | None = None, *,

@@ -28,6 +28,7 @@ Reference-distinctive n-grams (a log-odds ratio with an informative Dirichlet pr
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,8 +47,8 @@ def words(text: str) -> list[str]:
     Japanese character is a word."""
     if not isinstance(text, str):
         return []
-    text = _UNSPACED.sub(r" \1 ", text.lower())
-    return [w.replace("\u2019", "'") for w in WORD.findall(text)]
+    # ' and \u2019 play the same part in WORD, so replacing first changes no match
+    return WORD.findall(_UNSPACED.sub(r" \1 ", text.lower().replace("\u2019", "'")))
 
 
 def jaccard_prompt(per_model: list[list[dict[int, set[str]]]], ns: tuple[int, ...]) -> np.ndarray:
@@ -81,6 +82,12 @@ def jaccard_prompt(per_model: list[list[dict[int, set[str]]]], ns: tuple[int, ..
     return block_means(pair, [len(per) for per in per_model])
 
 
+def joined_ngrams(units: list[str], n: int) -> Iterator[str]:
+    """The n-grams of ``units`` in order, each as its units joined by one space
+    (``" ".join(units[i:i + n])`` for every i, without slicing a list per gram)."""
+    return map(" ".join, zip(*(units[k:] for k in range(n))))
+
+
 class NgramScorer(Scorer):
     """Mean Jaccard similarity of word n-gram sets, over n in ``ns`` (default 1, 2, 3)."""
 
@@ -102,7 +109,7 @@ class NgramScorer(Scorer):
         """Sorted distinct n-grams of every size in ``ns``, each as words joined by one space
         (words never contain spaces, so a gram's size is its number of spaces plus one)."""
         w = self.tokens(text if isinstance(text, str) else "")
-        grams = {" ".join(w[i:i + n]) for n in self.ns for i in range(len(w) - n + 1)}
+        grams = {g for n in self.ns for g in joined_ngrams(w, n)}
         return sorted(grams)
 
     def prepare(self, feature: list[str] | dict[int, set[str]]) -> dict[int, set[str]]:
@@ -129,12 +136,12 @@ class NgramScorer(Scorer):
     def scoring_features(self, text: str, prompt: Any = None) -> dict[int, set[str]]:
         """:meth:`prepare` of :meth:`features`, built straight from the tokens (no sorting)."""
         w = self.tokens(text if isinstance(text, str) else "")
-        return {n: {" ".join(w[i:i + n]) for i in range(len(w) - n + 1)} for n in self.ns}
+        return {n: set(joined_ngrams(w, n)) for n in self.ns}
 
     def grams(self, text: str, n: int) -> set[str]:
         """The n-grams of one size of ``text`` (those of :meth:`features` with n units)."""
         w = self.tokens(text if isinstance(text, str) else "")
-        return {" ".join(w[i:i + n]) for i in range(len(w) - n + 1)}
+        return set(joined_ngrams(w, n))
 
     def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
         return jaccard_prompt([[self.prepare(f) for f in per] for per in per_model], self.ns)
