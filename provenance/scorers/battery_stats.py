@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ..analysis import BatteryData
 
 NO_CLAIM = "(no claim)"
+#: the key under which a model's tokens of n-grams no reference can select are counted
+OTHER_GRAMS = ""
 
 
 def battery_statistics(datas: list["BatteryData"], candidate: str, references: list[str], controls: list[str], *,
@@ -183,23 +185,43 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
                      confidence_level: float, n_resamples: int, seed: int) -> dict[str, Any] | None:
     """Usage of each reference's distinctive word n-grams by the candidate against the controls."""
     from ..stats.basic import bootstrap_mean
-    from .distinctive import distinctive_excess, gram_counts
+    from .distinctive import _target, distinctive_excess, gram_counts
 
-    counts = {}
-    for lab in [candidate, *references, *controls]:
-        counts[lab] = []
+    def prompt_counts(lab):
+        """``lab``'s n-gram token counts, a prompt at a time (all its samples together)."""
         for per in data.responses[lab]:
             c = Counter()
             for r in per:
                 c.update(gram_counts(r.text))
-            counts[lab].append(c)
+            yield c
+
+    # Only n-grams a reference used at least twice, on two prompts, can be selected, so a model's
+    # counts are kept for those alone, the tokens of all others under one key, OTHER_GRAMS (no
+    # n-gram is empty), which keeps each prompt's token count and every number the same while
+    # the per-prompt counts of every model are never held whole. The references' own totals
+    # (their selections need them) are computed first and given to distinctive_excess's cache.
+    cache: dict = {}
+    counts: dict[str, list[Counter]] = {}
+    if len([k for k in controls if k != candidate]) >= 2:
+        for ref in references:
+            total, eligible = _target(prompt_counts(ref))
+            cache[("target", ref)] = (total, eligible, {g: i for i, g in enumerate(eligible)})
+        keep = {g for ref in references for g in cache[("target", ref)][1]}
+        for lab in [candidate, *references, *controls]:
+            counts[lab] = []
+            for c in prompt_counts(lab):
+                kept = Counter({g: v for g, v in c.items() if g in keep})
+                rest = sum(c.values()) - sum(kept.values())
+                if rest:
+                    kept[OTHER_GRAMS] = rest
+                counts[lab].append(kept)
     out: dict[str, Any] = {"battery": data.battery.name, "kind": "distinctive_ngrams", "references": [],
                            "what": "share of the candidate's word 2- to 4-gram tokens that are among the reference's "
                                    "distinctive n-grams (log-odds ratio with an informative Dirichlet prior against "
                                    "the controls' answers, each control left out of its own selection), minus the "
                                    "same share for the controls; mean over prompts"}
     for ref in references:
-        res = distinctive_excess(counts, candidate, ref, controls)
+        res = distinctive_excess(counts, candidate, ref, controls, cache=cache)
         if "error" in res:
             out["references"].append({"reference": ref, "note": res["error"]})
             continue
