@@ -2,7 +2,9 @@
 
 For each battery the scorer turns every stored response into a feature; per prompt it then
 scores model pairs (the mean pair score over all cross pairs of samples), and a model against
-its own fresh samples (its ceiling). These per-prompt scores form a
+its own fresh samples (its ceiling), all pairs of a prompt at once where the scorer is
+vectorised. Features too large to hold for a whole audit (n-gram sets) are built again per
+prompt where needed rather than kept. These per-prompt scores form a
 :class:`provenance.stats.excess.ScoreTable`, from which
 :func:`provenance.stats.excess.audit_statistics` computes similarity, both baselines, the
 excess, ceiling and normalised score, the combination across batteries and the permutation

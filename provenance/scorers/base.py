@@ -9,7 +9,7 @@ of its own distinct samples (``i != j``), so a single sample is never compared w
 A battery's table needs these scores for every pair of models on every prompt, so a scorer may
 override :meth:`Scorer.score_prompt` to score all models of one prompt at once with matrix
 products (and set ``vectorised``); the generic version loops over pairs of models and is the
-reference the fast ones are tested against (``tests/test_scorers.py``).
+reference the fast ones are tested against (``tests/test_vectorised_scoring.py``).
 """
 
 from __future__ import annotations
