@@ -185,7 +185,7 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
                      confidence_level: float, n_resamples: int, seed: int) -> dict[str, Any] | None:
     """Usage of each reference's distinctive word n-grams by the candidate against the controls."""
     from ..stats.basic import bootstrap_mean
-    from .distinctive import _target, distinctive_excess, gram_counts
+    from .distinctive import distinctive_excess, gram_counts, target_summary
 
     def prompt_counts(lab):
         """``lab``'s n-gram token counts, a prompt at a time (all its samples together)."""
@@ -199,14 +199,14 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
     # counts are kept for those alone, the tokens of all others under one key, OTHER_GRAMS (no
     # n-gram is empty), which keeps each prompt's token count and every number the same while
     # the per-prompt counts of every model are never held whole. The references' own totals
-    # (their selections need them) are computed first and given to distinctive_excess's cache.
+    # (what their selections need of them) are computed first and given to distinctive_excess's
+    # cache.
     cache: dict = {}
     counts: dict[str, list[Counter]] = {}
     if len([k for k in controls if k != candidate]) >= 2:
         for ref in references:
-            total, eligible = _target(prompt_counts(ref))
-            cache[("target", ref)] = (total, eligible, {g: i for i, g in enumerate(eligible)})
-        keep = {g for ref in references for g in cache[("target", ref)][1]}
+            cache[("target", ref)] = target_summary(prompt_counts(ref))
+        keep = {g for ref in references for g in cache[("target", ref)][0]}
         for lab in [candidate, *references, *controls]:
             counts[lab] = []
             for c in prompt_counts(lab):

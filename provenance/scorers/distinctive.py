@@ -82,6 +82,15 @@ def _target(target_prompts: list[Counter]) -> tuple[Counter, list[str]]:
     return total, [g for g, v in total.items() if v >= 2 and prompts[g] >= 2]
 
 
+def target_summary(target_prompts: Iterable[Counter]) -> tuple[list[str], dict[str, int], np.ndarray, float, int]:
+    """What :func:`distinctive_excess` needs of R's counts per prompt (which may be a stream):
+    its eligible n-grams (:func:`_target`), their index, their totals, R's token count and its
+    number of distinct n-grams; R's whole table of totals is not kept."""
+    total, eligible = _target(target_prompts)
+    return (eligible, {g: i for i, g in enumerate(eligible)}, np.array([total[g] for g in eligible], dtype=float),
+            float(sum(total.values())), len(total))
+
+
 def select(target_prompts: list[Counter] | tuple[Counter, list[str]], background: Counter, *, top: int = TOP,
            z_min: float = Z_MIN, alpha0: float | None = None, n_background: float | None = None) -> dict[str, float]:
     """R's distinctive n-grams {gram: z}: the ``top`` highest z of at least ``z_min``, among
@@ -139,9 +148,8 @@ def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, referen
                          "the others)"}
     cache = {} if cache is None else cache
     if ("target", reference) not in cache:
-        total, eligible = _target(counts[reference])
-        cache[("target", reference)] = (total, eligible, {g: i for i, g in enumerate(eligible)})
-    total, eligible, index = cache[("target", reference)]
+        cache[("target", reference)] = target_summary(counts[reference])
+    eligible, index, y_t, n_t, n_distinct = cache[("target", reference)]
 
     def table(label):
         """(totals over R's eligible n-grams, token count, sparse per-prompt counts, per-prompt token counts)."""
@@ -165,14 +173,12 @@ def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, referen
     if not eligible:
         return {"excess": np.full(n, math.nan), "candidate_usage": np.full(n, math.nan),
                 "control_usage": np.full(n, math.nan), "n_distinctive": 0.0, "shared": []}
-    y_t = np.array([total[g] for g in eligible], dtype=float)
-    n_t = float(sum(total.values()))
     tabs = {k: table(k) for k in [candidate, *controls]}
     bg_all = sum(tabs[k][0] for k in controls)
     n_all = sum(tabs[k][1] for k in controls)
 
     def chosen(y_b, n_b):
-        z = _z(y_t, n_t, y_b, n_b, len(total), alpha0)
+        z = _z(y_t, n_t, y_b, n_b, n_distinct, alpha0)
         ok = np.flatnonzero(np.isfinite(z) & (z >= z_min))
         order = ok[np.lexsort((np.array([eligible[i] for i in ok], dtype=object), -z[ok]))][:top] if ok.size else ok
         return order, z
