@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -185,15 +186,12 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
                      confidence_level: float, n_resamples: int, seed: int) -> dict[str, Any] | None:
     """Usage of each reference's distinctive word n-grams by the candidate against the controls."""
     from ..stats.basic import bootstrap_mean
-    from .distinctive import distinctive_excess, gram_counts, target_summary
+    from .distinctive import distinctive_excess, grams_of, target_summary
 
     def prompt_counts(lab):
         """``lab``'s n-gram token counts, a prompt at a time (all its samples together)."""
-        for per in data.responses[lab]:
-            c = Counter()
-            for r in per:
-                c.update(gram_counts(r.text))
-            yield c
+        for per in data.responses[lab]:  # one count of every sample's tokens: gram_counts summed
+            yield Counter(chain.from_iterable(grams_of(r.text) for r in per))
 
     # Only n-grams a reference used at least twice, on two prompts, can be selected, so a model's
     # counts are kept for those alone, the tokens of all others under one key, OTHER_GRAMS (no
@@ -210,7 +208,7 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
         for lab in [candidate, *references, *controls]:
             counts[lab] = []
             for c in prompt_counts(lab):
-                kept = Counter({g: v for g, v in c.items() if g in keep})
+                kept = Counter({g: c[g] for g in keep.intersection(c)})
                 rest = sum(c.values()) - sum(kept.values())
                 if rest:
                     kept[OTHER_GRAMS] = rest

@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from typing import Iterable, Sequence
+from itertools import chain
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -40,11 +41,14 @@ ALPHA_SHARE = 0.05
 
 def gram_counts(text: str, ns: Sequence[int] = DEFAULT_NS) -> Counter:
     """Word n-gram token counts of one text."""
+    return Counter(grams_of(text, ns))
+
+
+def grams_of(text: str, ns: Sequence[int] = DEFAULT_NS) -> Iterator[str]:
+    """The word n-gram tokens of one text, sizes in the order of ``ns`` (what
+    :func:`gram_counts` counts), as a stream."""
     w = words(text)
-    counts: Counter = Counter()
-    for n in ns:
-        counts.update(joined_ngrams(w, n))
-    return counts
+    return chain.from_iterable(joined_ngrams(w, n) for n in ns)
 
 
 def log_odds_z(target: Counter, background: Counter, alpha0: float | None = None, *,
@@ -77,7 +81,7 @@ def _target(target_prompts: list[Counter]) -> tuple[Counter, list[str]]:
     total: Counter = Counter()
     prompts: Counter = Counter()
     for c in target_prompts:
-        total.update(c)
+        total.update(c.elements())  # counted in C; update(c) would add key by key in Python
         prompts.update(c.keys())
     return total, [g for g, v in total.items() if v >= 2 and prompts[g] >= 2]
 
