@@ -2,7 +2,9 @@
 
 For each battery the scorer turns every stored response into a feature; per prompt it then
 scores model pairs (the mean pair score over all cross pairs of samples), and a model against
-its own fresh samples (its ceiling). These per-prompt scores form a
+its own fresh samples (its ceiling), all pairs of a prompt at once where the scorer is
+vectorised. Features too large to hold for a whole audit (n-gram sets) are built again per
+prompt where needed rather than kept. These per-prompt scores form a
 :class:`provenance.stats.excess.ScoreTable`, from which
 :func:`provenance.stats.excess.audit_statistics` computes similarity, both baselines, the
 excess, ceiling and normalised score, the combination across batteries and the permutation
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +37,46 @@ BASELINE_DESCRIPTION = BASELINES[DEFAULT_BASELINE]
 EVIDENCE_PROMPTS = 3
 
 
+class RecomputedFeatures(Mapping):
+    """label -> per prompt -> per sample features, computed from the responses' texts on each
+    access rather than held: for scorers whose features are large (n-gram sets, ~10 kB per
+    answer) and cheap to compute again (``Scorer.keep_features`` False)."""
+
+    def __init__(self, battery: "Battery", prompt_ids: list[str], responses: dict[str, list[list[StoredResponse]]]):
+        self.scorer = get_scorer(battery.scorer)
+        by_id = {p.id: p for p in battery.prompts}
+        self.prompts = [by_id[pid] for pid in prompt_ids]
+        self.responses = responses
+
+    def prompt(self, label: str, i: int, prepared: bool = False) -> list[Any]:
+        """The features of ``label``'s samples on prompt ``i`` (``prepared``: in the form the
+        scorer scores, :meth:`Scorer.scoring_features`)."""
+        make = self.scorer.scoring_features if prepared else self.scorer.features
+        return [make(r.text, self.prompts[i]) for r in self.responses[label][i]]
+
+    def __getitem__(self, label: str) -> list[list[Any]]:
+        return [self.prompt(label, i) for i in range(len(self.prompts))]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.responses)
+
+    def __len__(self) -> int:
+        return len(self.responses)
+
+
 @dataclass
 class BatteryData:
     """Features of every model's responses to one battery, on the prompts any model answered.
 
     A model that did not answer a prompt has no samples there (an empty list): its scores on
     that prompt are missing (NaN), and the estimates use the prompts where they are present.
+    ``features`` is held, or a :class:`RecomputedFeatures` where the scorer's features are
+    too large to hold for every answer.
     """
 
     battery: "Battery"
     prompt_ids: list[str]
-    features: dict[str, list[list[Any]]]  # label -> per prompt -> per sample
+    features: Mapping[str, list[list[Any]]]  # label -> per prompt -> per sample
     responses: dict[str, list[list[StoredResponse]]]  # label -> per prompt -> per sample
     excluded: dict[str, int] = field(default_factory=dict)  # label -> empty responses left out
     _table: ScoreTable | None = field(default=None, repr=False, compare=False)
@@ -52,11 +84,18 @@ class BatteryData:
     @property
     def n_complete(self) -> int:
         """Prompts that every model answered at least once."""
-        return sum(all(self.features[m][i] for m in self.features) for i in range(len(self.prompt_ids)))
+        return sum(all(self.responses[m][i] for m in self.responses) for i in range(len(self.prompt_ids)))
 
     def answered(self, label: str) -> int:
         """Prompts that model ``label`` answered at least once."""
-        return sum(1 for f in self.features[label] if f)
+        return sum(1 for r in self.responses[label] if r)
+
+    def prompt_features(self, label: str, i: int, prepared: bool = False) -> list[Any]:
+        """The features of ``label``'s samples on prompt ``i`` (without computing the others);
+        ``prepared``: recomputed ones may come in the form the scorer scores."""
+        if isinstance(self.features, RecomputedFeatures):
+            return self.features.prompt(label, i, prepared)
+        return self.features[label][i]
 
     def prompt_keys(self) -> list[str]:
         """Resampling keys: a hash of the prompt text, so batteries asking the same prompt
@@ -65,28 +104,60 @@ class BatteryData:
         return [hashlib.sha256(by_id[pid].text.encode("utf-8")).hexdigest()[:24] for pid in self.prompt_ids]
 
     def table(self) -> ScoreTable:
-        """The per-prompt pair scores of this battery (computed on demand, cached)."""
+        """The per-prompt pair scores of this battery (computed on demand, cached). A
+        vectorised scorer scores every pair of models of a prompt at once (on the first score
+        asked for), others pair by pair as asked."""
         if self._table is None:
             scorer = get_scorer(self.battery.scorer)
-            prepared: dict[str, list[list[Any]]] = {}
-
-            def prep(label):
-                if label not in prepared:
-                    prepared[label] = [[scorer.prepare(f) for f in feats] for feats in self.features[label]]
-                return prepared[label]
-
-            def pair(a, b):
-                return np.array([scorer.similarity(x, y) for x, y in zip(prep(a), prep(b))], dtype=float)
-
-            def self_pair(a):
-                return np.array([scorer.self_similarity(x) for x in prep(a)], dtype=float)
-
+            if scorer.vectorised:
+                pair, self_pair = self._all_pairs(scorer)
+            else:
+                pair, self_pair = self._pair_by_pair(scorer)
             self._table = ScoreTable(self.battery.name, self.prompt_keys(), pair=pair, self_pair=self_pair)
         return self._table
+
+    def _all_pairs(self, scorer):
+        labels = list(self.features)
+        pos = {m: i for i, m in enumerate(labels)}
+        cube: list[np.ndarray] = []  # (prompts, models, models), filled once
+
+        def scores() -> np.ndarray:
+            if not cube:
+                per_prompt = [scorer.score_prompt([self.prompt_features(m, i, prepared=True) for m in labels])
+                              for i in range(len(self.prompt_ids))]
+                cube.append(np.stack(per_prompt) if per_prompt else np.zeros((0, len(labels), len(labels))))
+            return cube[0]
+
+        def pair(a, b):
+            return scores()[:, pos[a], pos[b]].copy()
+
+        def self_pair(a):
+            return scores()[:, pos[a], pos[a]].copy()
+
+        return pair, self_pair
+
+    def _pair_by_pair(self, scorer):
+        prepared: dict[str, list[list[Any]]] = {}
+
+        def prep(label):
+            if label not in prepared:
+                prepared[label] = [[scorer.prepare(f) for f in feats] for feats in self.features[label]]
+            return prepared[label]
+
+        def pair(a, b):
+            return np.array([scorer.similarity(x, y) for x, y in zip(prep(a), prep(b))], dtype=float)
+
+        def self_pair(a):
+            return np.array([scorer.self_similarity(x) for x in prep(a)], dtype=float)
+
+        return pair, self_pair
 
 
 def load_battery_data(battery: "Battery", models: dict[str, "Model"], store: Store, *,
                       samples: int | None = None) -> BatteryData:
+    """Every model's stored answers to ``battery`` and their features. A text that recurs
+    (a short pick, a stock self-description) is scored once; features too large to hold
+    (``Scorer.keep_features`` False) are computed again where they are needed."""
     scorer = get_scorer(battery.scorer)
     sampling = battery.generation.sampling
     n_samples = samples or battery.generation.samples
@@ -105,9 +176,18 @@ def load_battery_data(battery: "Battery", models: dict[str, "Model"], store: Sto
             grouped.setdefault(hashes[r.prompt_hash], []).append(r)
         per_model[label] = grouped
     answered = [p.id for p in battery.prompts if any(p.id in per_model[m] for m in models)]
-    features = {m: [[scorer.features(r.text, by_id[pid]) for r in per_model[m].get(pid, [])] for pid in answered]
-                for m in models}
     responses = {m: [per_model[m].get(pid, []) for pid in answered] for m in models}
+    if not scorer.keep_features:
+        return BatteryData(battery, answered, RecomputedFeatures(battery, answered, responses), responses, excluded)
+    seen: dict[Any, Any] = {}
+
+    def feature(text: str, pid: str):
+        key = (text, pid) if scorer.features_use_prompt else text
+        if key not in seen:
+            seen[key] = scorer.features(text, by_id[pid])
+        return seen[key]
+
+    features = {m: [[feature(r.text, pid) for r in per] for pid, per in zip(answered, responses[m])] for m in models}
     return BatteryData(battery, answered, features, responses, excluded)
 
 
@@ -158,7 +238,7 @@ def evidence(data: BatteryData, candidate: str, references: list[str], controls:
                 r = data.responses[label][i][0]
                 responses.append({"model": label, "role": roles[label], "sample": r.sample, "text": r.text,
                                   "content_hash": r.content_hash, "store_key": r.store_key,
-                                  "feature": scorer.describe(data.features[label][i][0])})
+                                  "feature": scorer.describe(data.prompt_features(label, i)[0])})
             pid = data.prompt_ids[i]
             out.append({"battery": data.battery.name, "prompt_id": pid, "prompt": by_id[pid].text,
                         "reason": f"similarity to {ref} {s_cr[i]:.2f} against baseline {base[i]:.2f} "
@@ -212,8 +292,11 @@ def report_sections(datas: list[BatteryData], candidate: str, references: list[s
 def half_samples(data: BatteryData, which: int) -> BatteryData:
     """The same battery with only every other sample of each model (``which`` = 0 or 1),
     for splitting sampling noise from prompt-to-prompt variation."""
-    feats = {m: [f[which::2] for f in per] for m, per in data.features.items()}
     resp = {m: [r[which::2] for r in per] for m, per in data.responses.items()}
+    if isinstance(data.features, RecomputedFeatures):
+        feats = RecomputedFeatures(data.battery, data.prompt_ids, resp)
+    else:
+        feats = {m: [f[which::2] for f in per] for m, per in data.features.items()}
     return BatteryData(data.battery, data.prompt_ids, feats, resp, dict(data.excluded))
 
 

@@ -90,7 +90,7 @@ REQUEST_COLUMNS = ("time", "run_id", "model_key", "endpoint", "model", "prompt_h
                    "tokens_out", "cost", "seconds")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     model_key: str
     prompt_hash: str
@@ -110,6 +110,10 @@ class StoredResponse:
     def store_key(self) -> str:
         """A short, unique reference to this row, printed beside evidence in reports."""
         return f"{self.model_key}/{self.prompt_hash[:16]}/{self.sample}"
+
+
+#: prompt hashes per query of :meth:`Store.responses` (below SQLite's limit on variables)
+_SQL_VARIABLES = 900
 
 
 class Store:
@@ -263,16 +267,27 @@ class Store:
         return {(r[0], r[1]) for r in rows}
 
     def responses(self, model_key: str, prompt_hashes: Iterable[str] | None = None) -> list[StoredResponse]:
-        rows = self.conn.execute(
-            "SELECT model_key, prompt_hash, sample, prompt_id, prompt, text, content_hash, finish_reason, tokens_in, "
-            "tokens_out, seconds, seed, created_at FROM responses WHERE model_key=? ORDER BY prompt_hash, sample",
-            (model_key,),
-        ).fetchall()
-        out = [StoredResponse(*r) for r in rows]
-        if prompt_hashes is not None:
-            wanted = set(prompt_hashes)
-            out = [r for r in out if r.prompt_hash in wanted]
-        return out
+        """A model's stored answers, ordered by prompt hash and sample; only those to
+        ``prompt_hashes`` when given (selected in SQL, so a battery does not read the answers
+        to every other battery that shares the model's sampling settings)."""
+        columns = ("SELECT model_key, prompt_hash, sample, prompt_id, prompt, text, content_hash, finish_reason, "
+                   "tokens_in, tokens_out, seconds, seed, created_at FROM responses WHERE model_key=?")
+        if prompt_hashes is None:
+            rows = self.conn.execute(columns + " ORDER BY prompt_hash, sample", (model_key,)).fetchall()
+        else:
+            wanted = sorted(set(prompt_hashes))
+            rows = []
+            for i in range(0, len(wanted), _SQL_VARIABLES):  # in order, so the chunks stay sorted
+                part = wanted[i:i + _SQL_VARIABLES]
+                rows += self.conn.execute(columns + f" AND prompt_hash IN ({','.join('?' * len(part))})"
+                                          " ORDER BY prompt_hash, sample", (model_key, *part)).fetchall()
+        # the model key, prompt and other repeated fields as one string object each: an audit
+        # holds every answer, and these copies were most of each answer's memory
+        shared: dict[str, str] = {}
+        one = shared.setdefault
+        return [StoredResponse(one(r[0], r[0]), one(r[1], r[1]), r[2], one(r[3], r[3]), one(r[4], r[4]), r[5], r[6],
+                               r[7] if r[7] is None else one(r[7], r[7]), *r[8:12],
+                               r[12] if r[12] is None else one(r[12], r[12])) for r in rows]
 
     def model_identity(self, model_key: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT identity FROM models WHERE model_key=?", (model_key,)).fetchone()

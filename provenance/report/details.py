@@ -134,23 +134,38 @@ def ngram_details(data: "BatteryData", candidate: str, references: list[str], co
     """Per reference, the word n-grams (the scorer's longest size) that the candidate and the
     reference both used on a prompt while no control used them on that prompt, counted over
     prompts; with how many prompts any control used each one on (anywhere in the battery)."""
+    from ..analysis import RecomputedFeatures
     from ..scorers import get_scorer
 
-    n = max(get_scorer(data.battery.scorer).ns)
+    scorer = get_scorer(data.battery.scorer)
+    n = max(scorer.ns)
 
-    def per_prompt(label):
-        return [set().union(*(_grams(f, n) for f in feats)) if feats else set() for feats in data.features[label]]
+    recomputed = isinstance(data.features, RecomputedFeatures)
 
-    cand = per_prompt(candidate)
-    ctl = [per_prompt(k) for k in controls]
-    ctl_any = [set().union(*(c[i] for c in ctl)) if ctl else set() for i in range(len(data.prompt_ids))]
-    ctl_prompts = Counter(g for s in ctl_any for g in s)
+    def grams_on(label: str, i: int) -> set[str]:
+        """``label``'s n-grams of the longest size on prompt ``i``, over its samples (from the
+        text where features are not held)."""
+        if recomputed:
+            return set().union(*(scorer.grams(r.text, n) for r in data.responses[label][i]))
+        return set().union(*(_grams(f, n) for f in data.features[label][i]))
+
+    # a prompt at a time, so no model's n-grams are held for the whole battery
+    prompts = range(len(data.prompt_ids))
+    found: dict[str, Counter] = {ref: Counter() for ref in references}
+    for i in prompts:
+        cand = grams_on(candidate, i)
+        ctl_any = set().union(*(grams_on(k, i) for k in controls))
+        for ref in references:
+            found[ref].update((cand & grams_on(ref, i)) - ctl_any)
+    # on how many prompts any control used each of those n-grams (a second pass, for them alone)
+    wanted = set().union(*found.values())
+    ctl_prompts: Counter = Counter()
+    if controls and wanted:
+        for i in prompts:
+            ctl_prompts.update(wanted & set().union(*(grams_on(k, i) for k in controls)))
     shared = []
     for ref in references:
-        r = per_prompt(ref)
-        counts: Counter = Counter()
-        for i in range(len(data.prompt_ids)):
-            counts.update((cand[i] & r[i]) - ctl_any[i])
+        counts = found[ref]
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], ctl_prompts[kv[0]], kv[0]))[:top]
         shared.append({"reference": ref, "ngrams": [
             {"ngram": g, "shared_prompts": k, "control_prompts": ctl_prompts[g] if controls else None}

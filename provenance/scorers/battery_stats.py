@@ -17,14 +17,19 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ..stats.bootstrap import CHUNK_CELLS
 
 if TYPE_CHECKING:
     from ..analysis import BatteryData
 
 NO_CLAIM = "(no claim)"
+#: the key under which a model's tokens of n-grams no reference can select are counted
+OTHER_GRAMS = ""
 
 
 def battery_statistics(datas: list["BatteryData"], candidate: str, references: list[str], controls: list[str], *,
@@ -91,12 +96,13 @@ def claim_counts(features: list[list[list[str]]], categories: list[str]) -> np.n
     return out
 
 
-def _closeness(a: np.ndarray, b: np.ndarray) -> float:
-    """One minus the total variation distance of two count vectors' distributions."""
-    sa, sb = a.sum(), b.sum()
-    if not sa or not sb:
-        return math.nan
-    return 1.0 - 0.5 * float(np.abs(a / sa - b / sb).sum())
+def _closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One minus the total variation distance of the distributions of two count vectors, or
+    of each row of two (replicates x categories) matrices; NaN where either is empty."""
+    sa, sb = a.sum(axis=-1, keepdims=True), b.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 1.0 - 0.5 * np.abs(a / sa - b / sb).sum(axis=-1)
+    return np.where((sa[..., 0] > 0) & (sb[..., 0] > 0), out, math.nan)
 
 
 def self_id_statistics(data: "BatteryData", candidate: str, references: list[str], controls: list[str], *,
@@ -134,19 +140,30 @@ def self_id_statistics(data: "BatteryData", candidate: str, references: list[str
     cats = sorted({m for lab in labels for per in feats[lab] for f in per for m in f}) + [NO_CLAIM]
     mats = {lab: claim_counts(feats[lab], cats) for lab in labels}
     n = len(data.prompt_ids)
-    rng = np.random.default_rng(seed)
     reps = min(int(n_resamples), 2000)
-    idx = rng.integers(0, n, size=(reps, n)) if n else np.zeros((0, 0), dtype=int)
+    # per replicate, each model's claim totals: (replicate counts of the prompts) @ mats,
+    # from the draws of one rng.integers(0, n, size=(reps, n)) call, a chunk at a time
+    totals = {lab: [] for lab in labels}
+    if n:
+        rng = np.random.default_rng(seed)
+        step = max(1, CHUNK_CELLS // n)
+        for start in range(0, reps, step):
+            rows = min(step, reps - start)
+            idx = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
+            for lab in labels:
+                totals[lab].append(counts @ mats[lab])
+    totals = {lab: np.vstack(t) if t else np.zeros((0, len(cats))) for lab, t in totals.items()}
+    full = {lab: mats[lab].sum(axis=0)[None, :] for lab in labels}
     alpha = (1 - confidence_level) / 2
     for ref in references:
-        def stat(rows, ref=ref):
-            tot = {lab: mats[lab][rows].sum(axis=0) for lab in labels}
+        def stat(tot, ref=ref):
             s = _closeness(tot[candidate], tot[ref])
-            b = np.nanmean([_closeness(tot[k], tot[ref]) for k in controls]) if controls else math.nan
+            b = np.nanmean([_closeness(tot[k], tot[ref]) for k in controls], axis=0) if controls else \
+                np.full(s.shape, math.nan)
             return s, b
-        s, b = stat(np.arange(n))
-        boots = np.array([stat(r) for r in idx]) if n else np.zeros((0, 2))
-        ex = boots[:, 0] - boots[:, 1] if len(boots) else np.array([])
+        s, b = (float(v[0]) for v in stat(full))
+        ex = np.subtract(*stat(totals)) if n else np.array([])
         ex = ex[np.isfinite(ex)]
         row = {"reference": ref, "closeness": s, "control_closeness": b, "excess": s - b,
                "categories": [display.get(c, c) for c in cats],
@@ -169,23 +186,40 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
                      confidence_level: float, n_resamples: int, seed: int) -> dict[str, Any] | None:
     """Usage of each reference's distinctive word n-grams by the candidate against the controls."""
     from ..stats.basic import bootstrap_mean
-    from .distinctive import distinctive_excess, gram_counts
+    from .distinctive import distinctive_excess, grams_of, target_summary
 
-    counts = {}
-    for lab in [candidate, *references, *controls]:
-        counts[lab] = []
-        for per in data.responses[lab]:
-            c = Counter()
-            for r in per:
-                c.update(gram_counts(r.text))
-            counts[lab].append(c)
+    def prompt_counts(lab):
+        """``lab``'s n-gram token counts, a prompt at a time (all its samples together)."""
+        for per in data.responses[lab]:  # one count of every sample's tokens: gram_counts summed
+            yield Counter(chain.from_iterable(grams_of(r.text) for r in per))
+
+    # Only n-grams a reference used at least twice, on two prompts, can be selected, so a model's
+    # counts are kept for those alone, the tokens of all others under one key, OTHER_GRAMS (no
+    # n-gram is empty), which keeps each prompt's token count and every number the same while
+    # the per-prompt counts of every model are never held whole. The references' own totals
+    # (what their selections need of them) are computed first and given to distinctive_excess's
+    # cache.
+    cache: dict = {}
+    counts: dict[str, list[Counter]] = {}
+    if len([k for k in controls if k != candidate]) >= 2:
+        for ref in references:
+            cache[("target", ref)] = target_summary(prompt_counts(ref))
+        keep = {g for ref in references for g in cache[("target", ref)][0]}
+        for lab in [candidate, *references, *controls]:
+            counts[lab] = []
+            for c in prompt_counts(lab):
+                kept = Counter({g: c[g] for g in keep.intersection(c)})
+                rest = sum(c.values()) - sum(kept.values())
+                if rest:
+                    kept[OTHER_GRAMS] = rest
+                counts[lab].append(kept)
     out: dict[str, Any] = {"battery": data.battery.name, "kind": "distinctive_ngrams", "references": [],
                            "what": "share of the candidate's word 2- to 4-gram tokens that are among the reference's "
                                    "distinctive n-grams (log-odds ratio with an informative Dirichlet prior against "
                                    "the controls' answers, each control left out of its own selection), minus the "
                                    "same share for the controls; mean over prompts"}
     for ref in references:
-        res = distinctive_excess(counts, candidate, ref, controls)
+        res = distinctive_excess(counts, candidate, ref, controls, cache=cache)
         if "error" in res:
             out["references"].append({"reference": ref, "note": res["error"]})
             continue

@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from typing import Iterable, Sequence
+from itertools import chain
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .ngram import words
+from .ngram import joined_ngrams, words
 
 DEFAULT_NS = (2, 3, 4)
 TOP = 400
@@ -40,8 +41,14 @@ ALPHA_SHARE = 0.05
 
 def gram_counts(text: str, ns: Sequence[int] = DEFAULT_NS) -> Counter:
     """Word n-gram token counts of one text."""
+    return Counter(grams_of(text, ns))
+
+
+def grams_of(text: str, ns: Sequence[int] = DEFAULT_NS) -> Iterator[str]:
+    """The word n-gram tokens of one text, sizes in the order of ``ns`` (what
+    :func:`gram_counts` counts), as a stream."""
     w = words(text)
-    return Counter(" ".join(w[i:i + n]) for n in ns for i in range(len(w) - n + 1))
+    return chain.from_iterable(joined_ngrams(w, n) for n in ns)
 
 
 def log_odds_z(target: Counter, background: Counter, alpha0: float | None = None, *,
@@ -74,9 +81,18 @@ def _target(target_prompts: list[Counter]) -> tuple[Counter, list[str]]:
     total: Counter = Counter()
     prompts: Counter = Counter()
     for c in target_prompts:
-        total.update(c)
+        total.update(c.elements())  # counted in C; update(c) would add key by key in Python
         prompts.update(c.keys())
     return total, [g for g, v in total.items() if v >= 2 and prompts[g] >= 2]
+
+
+def target_summary(target_prompts: Iterable[Counter]) -> tuple[list[str], dict[str, int], np.ndarray, float, int]:
+    """What :func:`distinctive_excess` needs of R's counts per prompt (which may be a stream):
+    its eligible n-grams (:func:`_target`), their index, their totals, R's token count and its
+    number of distinct n-grams; R's whole table of totals is not kept."""
+    total, eligible = _target(target_prompts)
+    return (eligible, {g: i for i, g in enumerate(eligible)}, np.array([total[g] for g in eligible], dtype=float),
+            float(sum(total.values())), len(total))
 
 
 def select(target_prompts: list[Counter] | tuple[Counter, list[str]], background: Counter, *, top: int = TOP,
@@ -136,9 +152,8 @@ def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, referen
                          "the others)"}
     cache = {} if cache is None else cache
     if ("target", reference) not in cache:
-        total, eligible = _target(counts[reference])
-        cache[("target", reference)] = (total, eligible, {g: i for i, g in enumerate(eligible)})
-    total, eligible, index = cache[("target", reference)]
+        cache[("target", reference)] = target_summary(counts[reference])
+    eligible, index, y_t, n_t, n_distinct = cache[("target", reference)]
 
     def table(label):
         """(totals over R's eligible n-grams, token count, sparse per-prompt counts, per-prompt token counts)."""
@@ -162,14 +177,12 @@ def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, referen
     if not eligible:
         return {"excess": np.full(n, math.nan), "candidate_usage": np.full(n, math.nan),
                 "control_usage": np.full(n, math.nan), "n_distinctive": 0.0, "shared": []}
-    y_t = np.array([total[g] for g in eligible], dtype=float)
-    n_t = float(sum(total.values()))
     tabs = {k: table(k) for k in [candidate, *controls]}
     bg_all = sum(tabs[k][0] for k in controls)
     n_all = sum(tabs[k][1] for k in controls)
 
     def chosen(y_b, n_b):
-        z = _z(y_t, n_t, y_b, n_b, len(total), alpha0)
+        z = _z(y_t, n_t, y_b, n_b, n_distinct, alpha0)
         ok = np.flatnonzero(np.isfinite(z) & (z >= z_min))
         order = ok[np.lexsort((np.array([eligible[i] for i in ok], dtype=object), -z[ok]))][:top] if ok.size else ok
         return order, z

@@ -28,9 +28,13 @@ Reference-distinctive n-grams (a log-odds ratio with an informative Dirichlet pr
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from .base import Scorer
+import numpy as np
+from scipy import sparse
+
+from .base import Scorer, block_means
 
 WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 #: characters of scripts written without spaces: each is a word of its own
@@ -43,14 +47,54 @@ def words(text: str) -> list[str]:
     Japanese character is a word."""
     if not isinstance(text, str):
         return []
-    text = _UNSPACED.sub(r" \1 ", text.lower())
-    return [w.replace("\u2019", "'") for w in WORD.findall(text)]
+    # ' and \u2019 play the same part in WORD, so replacing first changes no match
+    return WORD.findall(_UNSPACED.sub(r" \1 ", text.lower().replace("\u2019", "'")))
+
+
+def jaccard_prompt(per_model: list[list[dict[int, set[str]]]], ns: tuple[int, ...]) -> np.ndarray:
+    """:meth:`Scorer.score_prompt` for n-gram sets (prepared: {n: set of n-grams}), with
+    sparse products instead of set operations: per size n, the samples' n-grams are indexed
+    once into a binary (samples x n-grams) matrix X_n, whose X_n X_n^T holds every
+    intersection and its diagonal every set size, so each Jaccard index is
+    inter / (|a| + |b| - inter), the same division of the same integers as
+    :meth:`NgramScorer.pair`; sizes that neither sample has are left out of a pair's mean."""
+    feats = [f for per in per_model for f in per]
+    s = len(feats)
+    total, usable = np.zeros((s, s)), np.zeros((s, s))
+    for n in ns:
+        index: dict[str, int] = {}
+        put = index.setdefault
+        cols: list[int] = []
+        indptr = [0]
+        for f in feats:
+            cols.extend([put(g, len(index)) for g in f.get(n, ())])
+            indptr.append(len(cols))
+        x = sparse.csr_matrix((np.ones(len(cols)), np.array(cols, dtype=np.int64), np.array(indptr)),
+                              shape=(s, len(index)))
+        inter = (x @ x.T).toarray()
+        card = inter.diagonal().copy()
+        union = card[:, None] + card[None, :] - inter
+        ok = union > 0
+        total += np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
+        usable += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pair = np.where(usable > 0, total / usable, np.nan)
+    return block_means(pair, [len(per) for per in per_model])
+
+
+def joined_ngrams(units: list[str], n: int) -> Iterator[str]:
+    """The n-grams of ``units`` in order, each as its units joined by one space
+    (``" ".join(units[i:i + n])`` for every i, without slicing a list per gram)."""
+    return map(" ".join, zip(*(units[k:] for k in range(n))))
 
 
 class NgramScorer(Scorer):
     """Mean Jaccard similarity of word n-gram sets, over n in ``ns`` (default 1, 2, 3)."""
 
     name: ClassVar[str] = "ngram"
+    vectorised: ClassVar[bool] = True
+    keep_features: ClassVar[bool] = False
+    features_use_prompt: ClassVar[bool] = False
 
     def __init__(self, ns: tuple[int, ...] = (1, 2, 3)):
         if not ns or any(n < 1 for n in ns):
@@ -65,7 +109,7 @@ class NgramScorer(Scorer):
         """Sorted distinct n-grams of every size in ``ns``, each as words joined by one space
         (words never contain spaces, so a gram's size is its number of spaces plus one)."""
         w = self.tokens(text if isinstance(text, str) else "")
-        grams = {" ".join(w[i:i + n]) for n in self.ns for i in range(len(w) - n + 1)}
+        grams = {g for n in self.ns for g in joined_ngrams(w, n)}
         return sorted(grams)
 
     def prepare(self, feature: list[str] | dict[int, set[str]]) -> dict[int, set[str]]:
@@ -89,6 +133,19 @@ class NgramScorer(Scorer):
                 scores.append(len(sa & sb) / union)
         return sum(scores) / len(scores) if scores else None
 
+    def scoring_features(self, text: str, prompt: Any = None) -> dict[int, set[str]]:
+        """:meth:`prepare` of :meth:`features`, built straight from the tokens (no sorting)."""
+        w = self.tokens(text if isinstance(text, str) else "")
+        return {n: set(joined_ngrams(w, n)) for n in self.ns}
+
+    def grams(self, text: str, n: int) -> set[str]:
+        """The n-grams of one size of ``text`` (those of :meth:`features` with n units)."""
+        w = self.tokens(text if isinstance(text, str) else "")
+        return set(joined_ngrams(w, n))
+
+    def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        return jaccard_prompt([[self.prepare(f) for f in per] for per in per_model], self.ns)
+
     def describe(self, feature: list[str]) -> str:
         longest = [g for g in feature if g.count(" ") + 1 == max(self.ns)]
         return f"{len(feature)} distinct n-grams" + (f", e.g. \"{longest[0]}\"" if longest else "")
@@ -99,6 +156,9 @@ class CharNgramScorer(Scorer):
     """Mean Jaccard similarity of character n-gram sets, over n in ``ns`` (default 1..4)."""
 
     name: ClassVar[str] = "ngram_char"
+    vectorised: ClassVar[bool] = True
+    keep_features: ClassVar[bool] = False
+    features_use_prompt: ClassVar[bool] = False
 
     def __init__(self, ns: tuple[int, ...] = (1, 2, 3, 4)):
         if not ns or any(n < 1 for n in ns):
@@ -120,6 +180,19 @@ class CharNgramScorer(Scorer):
         return by_n
 
     pair = NgramScorer.pair
+
+    def scoring_features(self, text: str, prompt: Any = None) -> dict[int, set[str]]:
+        """:meth:`prepare` of :meth:`features`, built straight from the text (no sorting)."""
+        t = _SPACES.sub(" ", text.lower()).strip() if isinstance(text, str) else ""
+        return {n: {t[i:i + n] for i in range(len(t) - n + 1)} for n in self.ns}
+
+    def grams(self, text: str, n: int) -> set[str]:
+        """The character n-grams of one size of ``text``."""
+        t = _SPACES.sub(" ", text.lower()).strip() if isinstance(text, str) else ""
+        return {t[i:i + n] for i in range(len(t) - n + 1)}
+
+    def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        return jaccard_prompt([[self.prepare(f) for f in per] for per in per_model], self.ns)
 
     def describe(self, feature: list[str]) -> str:
         return f"{len(feature)} distinct character n-grams"
@@ -149,6 +222,8 @@ class PosNgramScorer(NgramScorer):
     """Syntactic templates: n-grams of part-of-speech tags (default n = 4, 5, 6)."""
 
     name: ClassVar[str] = "ngram_pos"
+    #: tagging is slow, so a battery holds these features rather than tag every text again
+    keep_features: ClassVar[bool] = True
 
     def __init__(self, ns: tuple[int, ...] = (4, 5, 6)):
         super().__init__(ns)

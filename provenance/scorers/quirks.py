@@ -41,7 +41,9 @@ import re
 from collections import Counter
 from typing import Any, Callable, ClassVar
 
-from .base import NAN, Scorer
+import numpy as np
+
+from .base import NAN, Scorer, block_means
 
 # --- shared text helpers -------------------------------------------------------------------
 
@@ -392,6 +394,7 @@ class QuirksScorer(Scorer):
     """Cross-match rate of normalised answers (see the module docstring)."""
 
     name: ClassVar[str] = "quirks"
+    vectorised: ClassVar[bool] = True
     meta_keys: ClassVar[frozenset[str]] = frozenset({"normaliser", "range", "choices", "category"})
 
     def check_prompt(self, prompt) -> str | None:
@@ -457,6 +460,43 @@ class QuirksScorer(Scorer):
         if n < 2:
             return NAN
         return sum(c * (c - 1) for c in cx.values()) / (n * (n - 1))
+
+    def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        """All pairs of models at once: named answers as a (models x answers) count matrix C,
+        whose C C^T holds every cross-match count (the diagonal, less each model's own samples,
+        its self-matches); style vectors by their mean absolute differences. The same sums of
+        integers (or kernel values) as :meth:`similarity` and :meth:`self_similarity`."""
+        flat = [f for per in per_model for f in per if f is not None]
+        vec = [isinstance(f, tuple) or (isinstance(f, str) and f.startswith("style:")) for f in flat]
+        if any(vec):
+            if not all(vec):  # style vectors beside named answers: pair by pair
+                return Scorer.score_prompt(self, per_model)
+            return self._style_prompt(per_model)
+        index: dict[str, int] = {}
+        counts = np.zeros((len(per_model), len(set(flat))))
+        for a, per in enumerate(per_model):
+            for f in per:
+                if f is not None:
+                    counts[a, index.setdefault(f, len(index))] += 1
+        n = counts.sum(axis=1)
+        cross = counts @ counts.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(np.outer(n, n) > 0, cross / np.outer(n, n), np.nan)
+            own = np.where(n >= 2, (cross.diagonal() - n) / (n * (n - 1)), np.nan)
+        np.fill_diagonal(out, own)
+        return out
+
+    def _style_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        feats = [self.prepare(f) for per in per_model for f in per]
+        dims = {len(f) for f in feats if f is not None}
+        if len(dims) > 1 or 0 in dims:  # vectors of different lengths never pair
+            return Scorer.score_prompt(self, per_model)
+        d = dims.pop() if dims else 1
+        ok = np.array([f is not None for f in feats], dtype=bool)
+        v = np.array([f if f is not None else (0.0,) * d for f in feats], dtype=float).reshape(len(feats), d)
+        kernel = 1.0 - np.abs(v[:, None, :] - v[None, :, :]).sum(axis=2) / d
+        kernel[~(ok[:, None] & ok[None, :])] = np.nan
+        return block_means(kernel, [len(per) for per in per_model])
 
     def describe(self, feature: Any) -> str:
         if isinstance(feature, str) and feature.startswith("style:"):

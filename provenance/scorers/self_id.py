@@ -44,10 +44,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import yaml
 
 from ..errors import ScoringError
-from .base import Scorer
+from .base import Scorer, block_means
 
 LEXICON_FILE = Path(__file__).resolve().parents[1] / "data" / "lexicon.yaml"
 KINDS = ("claim", "denial", "mention", "quoted", "roleplay")
@@ -387,6 +388,8 @@ class SelfIdScorer(Scorer):
     """Makers a response claims in the first person (see the module docstring)."""
 
     name: ClassVar[str] = "self_id"
+    vectorised: ClassVar[bool] = True
+    features_use_prompt: ClassVar[bool] = False
 
     def __init__(self, lexicon_path: Path | str = LEXICON_FILE):
         self.lexicon_path = Path(lexicon_path)
@@ -449,6 +452,16 @@ class SelfIdScorer(Scorer):
 
     def pair(self, a: list[str], b: list[str]) -> float:
         return 1.0 if set(a) & set(b) else 0.0
+
+    def score_prompt(self, per_model: list[list[Any]]) -> np.ndarray:
+        """All pairs of models at once: claims as a binary (samples x makers) matrix X; two
+        samples match when (X X^T) counts a shared maker."""
+        index: dict[str, int] = {}
+        rows = [[index.setdefault(m, len(index)) for m in f] for per in per_model for f in per]
+        x = np.zeros((len(rows), len(index)))
+        for i, r in enumerate(rows):
+            x[i, r] = 1.0
+        return block_means(((x @ x.T) > 0).astype(float), [len(per) for per in per_model])
 
     def describe(self, feature: list[str]) -> str:
         if not feature:

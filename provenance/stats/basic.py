@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .bootstrap import Block, bootstrap_statistic, check_options, multinomial_counts, resolve_rng
+from .bootstrap import Block, bootstrap_statistic, check_options, multinomial_chunks, resolve_rng
 from .estimate import ConfidenceInterval, DegenerateDataWarning, Estimate
 
 __all__ = ["bootstrap_mean", "paired_excess", "proportion_interval", "wilson_interval", "is_binary"]
@@ -45,7 +45,7 @@ def bootstrap_mean(
         raise ValueError(f"values must be one number per prompt (1-D), got shape {x.shape}")
     x = x[~np.isnan(x)]
     seed, gen = resolve_rng(rng)
-    block = Block(x[:, None], multinomial_counts(x.size, int(n_resamples), gen))
+    block = Block(x[:, None], multinomial_chunks(x.size, int(n_resamples), gen))
     return bootstrap_statistic(lambda m: m["x"][..., 0], {"x": block}, {"x": [0]}, confidence_level=confidence_level,
                                n_resamples=int(n_resamples), seed=seed, method=method, small_sample=small_sample)
 

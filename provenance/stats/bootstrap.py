@@ -26,7 +26,7 @@ Intervals
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,14 +71,32 @@ def check_options(confidence_level: float, n_resamples: int, method: str = "auto
         raise ValueError(f"small_sample must be one of {', '.join(SMALL_SAMPLE)}, got {small_sample!r}")
 
 
-def multinomial_counts(n: int, n_resamples: int, gen: np.random.Generator) -> np.ndarray:
-    """(n_resamples, n) counts of each of n clusters in a resample of size n (as float64)."""
+#: counts drawn per chunk (resamples x prompts), so a replicate matrix is never held whole
+CHUNK_CELLS = 2**22
+
+
+def multinomial_chunks(n: int, n_resamples: int, gen: np.random.Generator) -> Iterator[np.ndarray]:
+    """(rows, n) counts of each of n clusters in resamples of size n, a chunk of resamples at
+    a time (at most :data:`CHUNK_CELLS` cells, int64). The draws are those of one
+    ``gen.integers`` call for all ``n_resamples`` rows, so the replicates do not depend on the
+    chunk size; the integer type is chosen from the whole (n_resamples x n) draw, as it was
+    when the matrix was drawn at once."""
     if n == 0:
-        return np.zeros((n_resamples, 0))
+        yield np.zeros((n_resamples, 0), dtype=np.int64)
+        return
     dtype = np.int32 if n_resamples * n < 2**31 else np.int64
-    idx = gen.integers(0, n, size=(n_resamples, n), dtype=dtype)
-    idx += (np.arange(n_resamples, dtype=dtype) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
+    step = max(1, CHUNK_CELLS // n)
+    for start in range(0, n_resamples, step):
+        rows = min(step, n_resamples - start)
+        idx = gen.integers(0, n, size=(rows, n), dtype=dtype)
+        idx += (np.arange(rows, dtype=dtype) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n)
+
+
+def multinomial_counts(n: int, n_resamples: int, gen: np.random.Generator) -> np.ndarray:
+    """(n_resamples, n) counts of each of n clusters in a resample of size n (as float64);
+    the same draws as :func:`multinomial_chunks`, held whole (for small uses and tests)."""
+    return np.vstack(list(multinomial_chunks(n, n_resamples, gen))).astype(float)
 
 
 class Resampler:
@@ -88,6 +106,11 @@ class Resampler:
     overlap are resampled together (one draw over the union of their keys), so a prompt asked
     by two batteries is in or out of a replicate for both; other blocks draw independently.
     Draws happen in sorted block order, so one seed gives the same replicates every time.
+
+    The counts are not kept: the generator's state before each group's draw is, and
+    :meth:`block` draws them again chunk by chunk (:func:`multinomial_chunks`), so memory
+    stays at one chunk however many prompts and resamples there are. ``gen`` is left where
+    one draw of every group would leave it.
     """
 
     def __init__(self, prompt_keys: Mapping[str, Sequence[str]], n_resamples: int, rng=None):
@@ -114,38 +137,67 @@ class Resampler:
         groups: dict[str, list[str]] = {}
         for b in names:
             groups.setdefault(find(b), []).append(b)
-        self.counts: dict[str, np.ndarray] = {}
         self.groups = sorted(groups.values())
+        # block -> (generator state before its group's draw, size of the union, its columns)
+        self._draws: dict[str, tuple[dict, int, np.ndarray]] = {}
         for members in self.groups:
             union = sorted({k for b in members for k in keysets[b]})
             pos = {k: i for i, k in enumerate(union)}
-            c = multinomial_counts(len(union), self.n_resamples, gen)
+            state = gen.bit_generator.state
+            for _ in multinomial_chunks(len(union), self.n_resamples, gen):
+                pass  # advance the generator past this group's draw
             for b in members:
-                self.counts[b] = c[:, [pos[k] for k in keysets[b]]]
+                self._draws[b] = (state, len(union), np.array([pos[k] for k in keysets[b]], dtype=np.int64))
         self.gen = gen
+
+    def chunks(self, block: str) -> Iterator[np.ndarray]:
+        """The counts of ``block``'s rows, a chunk of replicates at a time."""
+        state, n, cols = self._draws[block]
+        gen = np.random.Generator(type(self.gen.bit_generator)())
+        gen.bit_generator.state = state
+        for c in multinomial_chunks(n, self.n_resamples, gen):
+            yield c[:, cols]
+
+    @property
+    def counts(self) -> dict[str, np.ndarray]:
+        """Every block's (n_resamples x rows) counts, held whole: for small uses and tests."""
+        return {b: np.vstack(list(self.chunks(b))).astype(float) for b in self._draws}
+
+    def block(self, name: str, values: np.ndarray) -> "Block":
+        """The :class:`Block` of ``values``, the rows of block ``name``."""
+        return Block(values, self.chunks(name))
 
 
 class Block:
     """One battery's (prompts x columns) values: full-sample, replicate and jackknife means.
 
     ``values`` is (n_prompts, n_columns) with NaN where a value is missing; a column's mean
-    counts only its present values, in the data and in every replicate.
+    counts only its present values, in the data and in every replicate. ``counts`` is the
+    (n_resamples x n_prompts) replicate counts, or an iterable of chunks of its rows.
     """
 
-    def __init__(self, values: np.ndarray, counts: np.ndarray):
+    def __init__(self, values: np.ndarray, counts: np.ndarray | Iterable[np.ndarray]):
         x = np.asarray(values, dtype=float)
-        if x.ndim != 2 or x.shape[0] != counts.shape[1]:
-            raise ValueError(f"values must be (n_prompts, n_columns) with n_prompts={counts.shape[1]}, got {x.shape}")
+        chunks = [counts] if isinstance(counts, np.ndarray) else counts
+        if x.ndim != 2:
+            raise ValueError(f"values must be (n_prompts, n_columns), got {x.shape}")
         present = np.isfinite(x)
         xz = np.where(present, x, 0.0)
         pf = present.astype(float)
         self.values = x
         self.present = present
         self.n = x.shape[0]
+        boot = []
         with np.errstate(invalid="ignore", divide="ignore"):
             s, c = xz.sum(axis=0), pf.sum(axis=0)
             self.full = s / c
-            self.boot = (counts @ xz) / (counts @ pf)
+            for cnt in chunks:
+                if cnt.shape[1] != x.shape[0]:
+                    raise ValueError(f"values must be (n_prompts, n_columns) with n_prompts={cnt.shape[1]}, "
+                                     f"got {x.shape}")
+                cnt = cnt.astype(float, copy=False)
+                boot.append((cnt @ xz) / (cnt @ pf))
+            self.boot = np.vstack(boot) if boot else np.zeros((0, x.shape[1]))
             self.jack = (s - xz) / (c - pf)
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .basic import is_binary, proportion_interval
-from .bootstrap import Block, Resampler, bootstrap_statistic, check_options, method_name
+from .bootstrap import CHUNK_CELLS, Resampler, bootstrap_statistic, check_options, method_name
 from .estimate import DegenerateDataWarning, Estimate, NullTest
 
 __all__ = ["AuditStatistics", "BASELINES", "CombinedResult", "ControlResult", "ReferenceResult", "SCALES",
@@ -366,7 +366,7 @@ def audit_statistics(
             ok = np.isfinite(ceil) & np.isfinite(s_cr) & np.isfinite(bl)
             c.add(("num", ref), np.where(ok, s_cr - bl, np.nan))
             c.add(("gap", ref), np.where(ok, ceil - bl, np.nan))
-    blocks = {b: Block(cols[b].matrix(), resampler.counts[b]) for b in names}
+    blocks = {b: resampler.block(b, cols[b].matrix()) for b in names}
 
     def col(b, key):
         return cols[b].index[key]
@@ -507,7 +507,7 @@ def between_models(table: ScoreTable, candidate: str, reference: str, controls: 
     from .bootstrap import resolve_rng
 
     _, gen = resolve_rng(rng)
-    block = Block(cc[1:].T, Resampler({"b": table.prompt_keys}, n_resamples, gen).counts["b"])
+    block = Resampler({"b": table.prompt_keys}, n_resamples, gen).block("b", cc[1:].T)
     return _between({"b": block}, [("b", 1.0, list(range(k)))], k)
 
 
@@ -567,13 +567,24 @@ def _normalised(b, ref, blocks, col, cols, opts):
 
 class _Permuter:
     """Relabels, per prompt, which of the k + 1 models {C, K_1..K_k} is the candidate.
-    Batteries sharing a prompt (by key) use the same relabelling for it."""
+    Batteries sharing a prompt (by key) use the same relabelling for it.
+
+    The labels are those of one ``gen.integers(0, m, size=(n_permutations, n_keys))`` draw,
+    drawn a chunk of permutations at a time and kept per battery in the smallest integer type
+    (m is small), and p-values are computed a chunk at a time, so memory stays small at
+    many prompts."""
 
     def __init__(self, prompt_keys: Mapping[str, Sequence[str]], m: int, n_permutations: int, gen):
         keys = sorted({k for ks in prompt_keys.values() for k in ks})
         pos = {k: i for i, k in enumerate(keys)}
-        draws = gen.integers(0, m, size=(n_permutations, len(keys)))
-        self.draws = {b: draws[:, [pos[k] for k in ks]] for b, ks in prompt_keys.items()}
+        cols = {b: np.array([pos[k] for k in ks], dtype=np.int64) for b, ks in prompt_keys.items()}
+        dtype = np.min_scalar_type(max(m - 1, 0))
+        self.draws = {b: np.empty((n_permutations, len(c)), dtype=dtype) for b, c in cols.items()}
+        step = max(1, CHUNK_CELLS // max(len(keys), 1))
+        for start in range(0, n_permutations, step):
+            draws = gen.integers(0, m, size=(min(step, n_permutations - start), len(keys)))
+            for b, c in cols.items():
+                self.draws[b][start:start + draws.shape[0]] = draws[:, c]
         self.n_permutations = n_permutations
 
     def pvalue(self, D: Mapping[str, np.ndarray], w: Mapping[str, float]) -> tuple[float, float, int]:
@@ -584,10 +595,15 @@ class _Permuter:
             ok0 = np.isfinite(d[0])
             n += int(ok0.sum())
             obs += wt * np.nanmean(d[0]) if ok0.any() else math.nan
-            pick = d[self.draws[b], np.arange(d.shape[1])[None, :]]  # (P, n)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                null = null + wt * np.nanmean(pick, axis=1)
+            step = max(1, CHUNK_CELLS // max(d.shape[1], 1))
+            means = []
+            cols = np.arange(d.shape[1])[None, :]
+            for start in range(0, self.n_permutations, step):
+                pick = d[self.draws[b][start:start + step], cols]  # (chunk, n)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    means.append(np.nanmean(pick, axis=1))
+            null = null + wt * (np.concatenate(means) if means else np.zeros(0))
         if not math.isfinite(obs) or n < 1:
             return obs, math.nan, n
         null = np.asarray(null)

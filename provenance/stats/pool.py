@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .bootstrap import Block, Resampler, bootstrap_statistic, check_options, method_name, resolve_rng
+from .bootstrap import Resampler, bootstrap_statistic, check_options, method_name, resolve_rng
 from .estimate import ConfidenceInterval, Estimate
 from .excess import BASELINES, DEFAULT_BASELINE, DEFAULT_SCALE, SCALES, ScoreTable, _weights, contrasts
 
@@ -139,8 +139,8 @@ def pool_statistics(
     pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
 
     # similarity matrix
-    blocks = {t.battery: Block(np.column_stack([t.s(a, b) for a, b in pairs]) if pairs else np.zeros((t.n, 0)),
-                               resampler.counts[t.battery]) for t in tables}
+    blocks = {t.battery: resampler.block(t.battery, np.column_stack([t.s(a, b) for a, b in pairs]) if pairs
+                                         else np.zeros((t.n, 0))) for t in tables}
     out_pairs = []
     for j, (a, b) in enumerate(pairs):
         by = {}
@@ -184,7 +184,7 @@ def _rank(tables, resampler, cand, possible, controls, baseline, scale, w, opts)
                                                for r in possible])
         else:
             cols[t.battery] = np.column_stack([t.s(cand, r) for r in possible])
-    blocks = {b: Block(x, resampler.counts[b]) for b, x in cols.items()}
+    blocks = {b: resampler.block(b, x) for b, x in cols.items()}
     have = {b: np.isfinite(x).sum(axis=0) >= 2 for b, x in cols.items()}
     what = (f"combined {scale}-scale excess over the {baseline}-side baseline of {len(controls)} controls"
             if controls else "combined similarity (no controls, so no baseline)")
