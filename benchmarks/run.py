@@ -248,10 +248,11 @@ def api_figures(r: dict) -> list[Figure]:
 def scaling_figures(r: dict) -> list[Figure]:
     h = r["headline"]
     ph = h.get("phases_inclusive", {})
-    why = (f"pair scoring {h['pair_scoring_seconds']:.0f} s (Python, per pair of samples, for every pair of "
-           f"models the baselines need), loading answers and features "
-           f"{ph.get('load (store + features)', 0):.0f} s, battery statistics "
-           f"{ph.get('battery statistics', 0):.0f} s, report files {ph.get('write report.json/.md/.html', 0):.0f} s")
+    why = (f"battery statistics {ph.get('battery statistics', 0):.0f} s (distinctive n-grams: a Python loop over "
+           f"the n-grams a reference can select), pair scoring {h['pair_scoring_seconds']:.0f} s (vectorised per "
+           f"prompt; about half rebuilds n-gram sets from text), loading {ph.get('load (store + features)', 0):.0f} s, "
+           f"statistics {ph.get('statistics (report_sections)', 0):.0f} s, report files "
+           f"{ph.get('write report.json/.md/.html', 0):.0f} s; the rest is evidence details and scores.csv rows")
     out = [_fig("analysis_scaling", f"re-analysis of a stored audit ({h['what']}) by provenance report's path "
                                     f"(load, score, statistics, battery statistics, evidence, report files), "
                                     f"{h['n_resamples']} resamples: seconds",
@@ -275,8 +276,9 @@ def scaling_figures(r: dict) -> list[Figure]:
     out.append(_fig("analysis_scaling", f"peak memory (max RSS of the analysing process), {what}, by prompts",
                     ", ".join(f"{x:.0f}" for x in s["peak_rss_mb"]) + " MB", "< 1 GB at every size",
                     max(s["peak_rss_mb"]) < 1024, max(s["peak_rss_mb"]),
-                    "every answer's features are held in memory (n-gram sets: some kB per answer), and the "
-                    "bootstrap holds a resamples x prompts count matrix per battery"
+                    "the distinctive n-gram statistics hold every reference's n-gram totals (growing with distinct "
+                    "n-grams), plus the stored answers (about 0.5 kB each), the permutation labels and the "
+                    "scores.csv rows"
                     if max(s["peak_rss_mb"]) >= 1024 else None))
     for f in r.get("failed_sizes", []):
         out.append(_fig("analysis_scaling", f"{f['n_prompts']} prompts ({what})", "failed: " + f["error"],
