@@ -7,7 +7,9 @@ evidence-log row per answer). With 32 requests in flight the bound is 32 / 0.2 s
 160 answers/s; we report the measured rate as a fraction of it, without faults and with
 20% of attempts failing (429/500/503 with Retry-After 50 ms, resets), and, to tell the
 machine's limits from the client's, without injected latency (the rate client and server
-reach together on the CPU they get).
+reach together on the CPU they get) and from a bare httpx client making the same calls with
+nothing else (no retries, store or evidence log): the most the HTTP stack and the loopback
+server give on this machine, a ceiling for the audit path.
 
 The server answers with ``mock/`` backends: the point is the client's concurrency, not
 model speed (a real model's own latency would just replace the injected 200 ms). Run:
@@ -102,6 +104,53 @@ def run(tmp: Path, *, latency: float, concurrency: int, n_prompts: int, samples:
             "failed": stats.failed}
 
 
+def run_bare(tmp: Path, *, latency: float, concurrency: int, n: int) -> dict:
+    """The same calls from a bare httpx client (no retries, no store, no evidence log): what
+    the HTTP stack and the loopback server reach on this machine, a ceiling for the audit path."""
+    import asyncio
+
+    import httpx
+
+    proc, base_url = start_server(tmp, latency, 0.0)
+    try:
+        async def main() -> float:
+            free: asyncio.Queue = asyncio.Queue()
+            clients = [httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=1))
+                       for _ in range(concurrency)]
+            for c in clients:
+                free.put_nowait(c)
+
+            async def one(i: int) -> None:
+                c = await free.get()
+                try:
+                    r = await c.post("/chat/completions", json={
+                        "model": "bench", "messages": [{"role": "user", "content": f"Question number {i}: who made you?"}],
+                        "max_tokens": 32, "temperature": 0.8, "seed": i})
+                    r.raise_for_status()
+                    r.json()
+                finally:
+                    free.put_nowait(c)
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            seconds = time.perf_counter() - t0
+            for c in clients:
+                await c.aclose()
+            return seconds
+
+        cpu0 = time.process_time()
+        seconds = asyncio.run(main())
+        cpu = time.process_time() - cpu0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bound = concurrency / latency
+    return {"client": "bare httpx (no retries, store or log)", "latency_s": latency, "concurrency": concurrency,
+            "fault_rate": 0.0, "answers": n, "seconds": round(seconds, 3), "answers_per_s": round(n / seconds, 2),
+            "bound_per_s": round(bound, 2), "fraction_of_bound": round(n / seconds / bound, 4),
+            "client_cpu_ms_per_answer": round(1000 * cpu / n, 3), "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -121,13 +170,16 @@ def main() -> None:
         sat["bound_per_s"] = sat["fraction_of_bound"] = None
         print(json.dumps(sat))
         results.append(sat)
+        bare = run_bare(tmp, latency=0.2, concurrency=32, n=n_prompts * 4)
+        print(json.dumps(bare))
+        ceiling = bare
     doc = {"benchmark": "api_throughput", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
            "description": "answers/s collected by the audit path from the loopback server with 200 ms injected "
                           "latency and 32 concurrent requests; bound = concurrency / latency. The last row has no "
                           "injected latency: the most this machine gave client and server together at the time; "
                           "where it is below the bound, the bound could not be reached on it",
-           "results": results}
+           "results": results, "bare_httpx": ceiling}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {a.out}")
