@@ -273,3 +273,21 @@ def test_anthropic_messages_api(battery, tmp_path, monkeypatch):
     with pytest.raises(SpecError, match="ANTHROPIC_API_KEY"):
         monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
         load_model("anthropic/claude-x").generate([Request("p", "hi", 0, seed=1)], SamplingSettings())
+
+
+def test_a_failing_backend_answers_500_with_its_reason():
+    """The loopback server turns a backend exception into an HTTP 500 with a JSON error, as a
+    real server does, instead of dropping the connection."""
+    import httpx
+
+    from provenance.models.mock import MockModel
+
+    class Broken(MockModel):
+        def generate(self, requests, sampling):
+            raise RuntimeError("CUDA out of memory\nsecond line")
+
+    with LoopbackServer({"broken": Broken("broken")}) as srv:
+        r = httpx.post(f"{srv.base_url}/chat/completions", timeout=10,
+                       json={"model": "broken", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+    assert r.status_code == 500
+    assert r.json()["error"]["message"] == "the model backend failed: RuntimeError: CUDA out of memory"

@@ -341,6 +341,10 @@ class LoopbackServer:
             except ValueError as e:
                 status = 400
                 return self._error(400, str(e), "invalid_request_error")
+            except Exception as e:  # the backend failed: a 500 with its reason, as a real server answers
+                status = 500
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                return self._error(500, f"the model backend failed: {type(e).__name__}: {first}", "server_error")
             if fault == "empty-choices":
                 answer["choices" if not messages_api else "content"] = []
             status = 200
