@@ -24,8 +24,8 @@ and the process's peak memory read from the kernel (``ru_maxrss`` of that child)
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/analysis_scaling.py`` (on 2 shared cores the headline
 took about 70 s and 0.65 GB, down from 4 minutes and 3.6 GB before pair scoring was vectorised and the
-bootstrap chunked; the 10,000-prompt audit, 900,000 answers, about 5 minutes and 2.4 GB, most of it the
-distinctive n-gram statistics; the whole run some 10 minutes: each child may use at most 3/4 of the
+bootstrap chunked; the 10,000-prompt audit, 900,000 answers, about 4.5 minutes and 1.6 GB (2.4 GB before the
+distinctive n-gram tables were made sparse); the whole run some 10 minutes: each child may use at most 3/4 of the
 machine's memory, and a size that fails is recorded as failed). ``--quick``: 100 prompts for the headline,
 sizes 50, 100, 200, 1,000 resamples. Writes ``benchmarks/results/analysis_scaling.json``.
 """

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from ..analysis import BatteryData
 
 NO_CLAIM = "(no claim)"
-#: the key under which a model's tokens of n-grams no reference can select are counted
-OTHER_GRAMS = ""
 
 
 def battery_statistics(datas: list["BatteryData"], candidate: str, references: list[str], controls: list[str], *,
@@ -194,32 +192,52 @@ def ngram_statistics(data: "BatteryData", candidate: str, references: list[str],
             yield Counter(chain.from_iterable(grams_of(r.text) for r in per))
 
     # Only n-grams a reference used at least twice, on two prompts, can be selected, so a model's
-    # counts are kept for those alone, the tokens of all others under one key, OTHER_GRAMS (no
-    # n-gram is empty), which keeps each prompt's token count and every number the same while
-    # the per-prompt counts of every model are never held whole. The references' own totals
-    # (what their selections need of them) are computed first and given to distinctive_excess's
-    # cache.
+    # counts are kept for those alone: one sparse (prompts x kept n-grams) table of integer
+    # counts per model, built a prompt at a time, and each prompt's token count (all its
+    # n-grams); the per-prompt counts of every n-gram of every model are never held. From these
+    # come distinctive_excess's per-reference tables (its cache's ("table", R, label) entries:
+    # R's eligible n-grams' columns, as floats), the same numbers as it would build from
+    # counts (integer counts, so every sum is exact). The references' own totals (what their
+    # selections need of them) are computed first, a reference at a time.
+    from scipy import sparse
+
     cache: dict = {}
-    counts: dict[str, list[Counter]] = {}
+    n = len(data.prompt_ids)
+    labels = list(dict.fromkeys([candidate, *references, *controls]))
     if len([k for k in controls if k != candidate]) >= 2:
         for ref in references:
             cache[("target", ref)] = target_summary(prompt_counts(ref))
-        keep = {g for ref in references for g in cache[("target", ref)][0]}
-        for lab in [candidate, *references, *controls]:
-            counts[lab] = []
-            for c in prompt_counts(lab):
-                kept = Counter({g: c[g] for g in keep.intersection(c)})
-                rest = sum(c.values()) - sum(kept.values())
-                if rest:
-                    kept[OTHER_GRAMS] = rest
-                counts[lab].append(kept)
+        keep = list(dict.fromkeys(g for ref in references for g in cache[("target", ref)][0]))
+        kidx = {g: j for j, g in enumerate(keep)}
+        kkeys = kidx.keys()
+        full: dict[str, tuple] = {}
+        for lab in labels:
+            indptr, indices, values, ntok = [0], [], [], np.zeros(n)
+            for i, c in enumerate(prompt_counts(lab)):
+                ntok[i] = sum(c.values())
+                shared = kkeys & c.keys()
+                indices.append(np.fromiter(map(kidx.__getitem__, shared), dtype=np.int64, count=len(shared)))
+                values.append(np.fromiter(map(c.__getitem__, shared), dtype=np.int64, count=len(shared)))
+                indptr.append(indptr[-1] + len(shared))
+            m = sparse.csr_matrix((np.concatenate(values) if values else np.zeros(0, np.int64),
+                                   np.concatenate(indices) if indices else np.zeros(0, np.int64),
+                                   np.array(indptr)), shape=(n, len(keep)))
+            m.sort_indices()
+            full[lab] = (m, ntok)
+        for ref in references:
+            cols = np.array([kidx[g] for g in cache[("target", ref)][0]], dtype=np.int64)
+            for lab in labels:
+                m, ntok = full[lab]
+                mr = m[:, cols].astype(float).tocsr()
+                cache[("table", ref, lab)] = (np.asarray(mr.sum(axis=0)).ravel(), float(ntok.sum()), mr, ntok)
+        del full
     out: dict[str, Any] = {"battery": data.battery.name, "kind": "distinctive_ngrams", "references": [],
                            "what": "share of the candidate's word 2- to 4-gram tokens that are among the reference's "
                                    "distinctive n-grams (log-odds ratio with an informative Dirichlet prior against "
                                    "the controls' answers, each control left out of its own selection), minus the "
                                    "same share for the controls; mean over prompts"}
     for ref in references:
-        res = distinctive_excess(counts, candidate, ref, controls, cache=cache)
+        res = distinctive_excess(None, candidate, ref, controls, cache=cache, n_prompts=n)
         if "error" in res:
             out["references"].append({"reference": ref, "note": res["error"]})
             continue

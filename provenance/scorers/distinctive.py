@@ -129,9 +129,9 @@ def _sum(counters: Iterable[list[Counter]]) -> Counter:
     return total
 
 
-def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, reference: str, controls: list[str], *,
-                       top: int = TOP, z_min: float = Z_MIN, alpha0: float | None = None, evidence: int = 15,
-                       cache: dict | None = None) -> dict:
+def distinctive_excess(counts: dict[str, list[Counter]] | None, candidate: str, reference: str, controls: list[str],
+                       *, top: int = TOP, z_min: float = Z_MIN, alpha0: float | None = None, evidence: int = 15,
+                       cache: dict | None = None, n_prompts: int | None = None) -> dict:
     """Per-prompt excess usage of R's distinctive n-grams by the candidate over the controls
     (leave one control out, see the module docstring), and the top shared distinctive n-grams.
 
@@ -140,7 +140,10 @@ def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, referen
     ``n_distinctive`` (mean size of D_R over the leave-one-out selections) and ``shared``
     (n-grams of D_R selected against all controls that the candidate used, by z-score times
     the candidate's count), or ``{"error": ...}`` when it cannot be computed. ``cache`` (a dict
-    kept by the caller) reuses per-model tables across calls on the same ``counts``.
+    kept by the caller) reuses per-model tables across calls on the same ``counts``; a caller
+    that puts R's summary (``("target", R)``: :func:`target_summary`) and every model's table
+    (``("table", R, label)``: see ``table`` below) in it may pass ``counts=None`` and
+    ``n_prompts``.
 
     Vectorised: the z-scores of :func:`log_odds_z` over R's eligible n-grams, and usage as a
     sparse (prompts x n-grams) product; the same numbers as :func:`select` and :func:`usage`."""
@@ -173,7 +176,7 @@ def distinctive_excess(counts: dict[str, list[Counter]], candidate: str, referen
             cache[key] = (vec, float(sum(ntok)), m, np.array(ntok, dtype=float))
         return cache[key]
 
-    n = len(counts[reference])
+    n = len(counts[reference]) if counts is not None else int(n_prompts)
     if not eligible:
         return {"excess": np.full(n, math.nan), "candidate_usage": np.full(n, math.nan),
                 "control_usage": np.full(n, math.nan), "n_distinctive": 0.0, "shared": []}
