@@ -245,6 +245,8 @@ def _rounded(x):
         return {k: _rounded(v) for k, v in x.items()}
     if isinstance(x, list):
         return [_rounded(v) for v in x]
+    if hasattr(x, "tolist"):  # numpy arrays and scalars from the scorers
+        return _rounded(x.tolist())
     if isinstance(x, float):
         return float(f"{x:.5g}") if math.isfinite(x) else None
     return x
