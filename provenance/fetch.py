@@ -122,7 +122,7 @@ class _Wait:
         return self.backoff(retry_state)
 
 
-async def call_with_retries(model: RemoteModel, endpoint: Endpoint | Replicas, request: Request,
+async def call_with_retries(model: RemoteModel, replicas: Replicas, request: Request,
                             sampling: SamplingSettings, *, budget: Budget | None = None,
                             should_abandon: Callable[[], bool] = lambda: False,
                             on_failure: Callable[[int, RemoteError, float, str], None] | None = None
@@ -132,7 +132,6 @@ async def call_with_retries(model: RemoteModel, endpoint: Endpoint | Replicas, r
     info with the ``endpoint`` that answered, attempts made). ``on_failure(attempt, error,
     seconds, endpoint)`` sees every failed attempt. Raises :class:`FatalError`,
     :class:`TransientError` (attempts exhausted) or :class:`_Abandon`."""
-    replicas = endpoint if isinstance(endpoint, Replicas) else Replicas([endpoint])
     n = 0
     async for attempt in AsyncRetrying(stop=_StopAttempts(model, replicas), wait=_Wait(model),
                                        retry=retry_if_exception_type(TransientError), reraise=True):
@@ -237,7 +236,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
         if not await budget.reserve(worst):
             return False
         settings = model.request_settings(r, sampling)
-        base = {"run_id": run_id, "model_key": key, "endpoint": model.endpoint_url, "model": model.name,
+        base = {"run_id": run_id, "model_key": key, "model": model.name,
                 "prompt_hash": ph, "sample": r.sample, "settings": settings}
 
         def on_failure(attempt: int, e: RemoteError, seconds: float, endpoint: str) -> None:
@@ -271,7 +270,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
             known = completion.tokens_in is not None and completion.tokens_out is not None
             cost = model.prices.cost(completion.tokens_in, completion.tokens_out) if known else worst
         actual = cost or 0.0
-        entry = {**base, "endpoint": info.get("endpoint") or model.endpoint_url, "time": info.get("time") or now_iso(),
+        entry = {**base, "endpoint": info["endpoint"], "time": info.get("time") or now_iso(),
                  "attempt": attempts, "status": 200, "outcome": "ok",
                  "response_id": info.get("response_id"), "served_model": info.get("served_model"),
                  "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out, "cost": cost,
