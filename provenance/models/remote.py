@@ -279,10 +279,10 @@ class RemoteModel(Model):
                  api_key_env: str | None = None, prices: dict[str, float] | None = None,
                  extra_body: dict[str, Any] | None = None, **options: Any):
         try:
-            import httpx  # noqa: F401
+            import aiohttp  # noqa: F401
             import tenacity  # noqa: F401
         except ImportError:
-            raise ModelError(f"{self.provider}/{name}: API models need httpx and tenacity; "
+            raise ModelError(f"{self.provider}/{name}: API models need aiohttp and tenacity; "
                              f"pip install 'provenance[api]'") from None
         transport = Transport.from_options(options)
         super().__init__(name, system_prompt=system_prompt, **options)
@@ -309,7 +309,7 @@ class RemoteModel(Model):
                             f"base_url, base_urls, replica_set, api_key_env, prices, extra_body, "
                             f"{', '.join(self.known_options)}, "
                             f"{', '.join(Transport.__dataclass_fields__)}")
-        self._clients = None
+        self._kept_session = None
         self._ssl = None
 
     #: provider-specific options a subclass accepts besides the common ones
@@ -353,50 +353,40 @@ class RemoteModel(Model):
         return list(self.base_urls)
 
     # -- one call ----------------------------------------------------------------------------
-    def _new_client(self):
-        import httpx
+    def _new_session(self):
+        import aiohttp
 
         t = self.transport
         if self._ssl is None:
             import ssl
 
             self._ssl = ssl.create_default_context()  # loading CA certificates costs 0.1 s: once
-        return httpx.AsyncClient(timeout=httpx.Timeout(t.timeout, connect=min(t.connect_timeout, t.timeout)),
-                                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                                 headers=self.headers(), follow_redirects=False,
-                                 verify=self._ssl)
+        # at most max_concurrency keep-alive connections per replica (the endpoints' semaphores
+        # bound the calls; this bounds the sockets to match)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=t.max_concurrency, ssl=self._ssl)
+        return aiohttp.ClientSession(
+            connector=connector, headers=self.headers(), raise_for_status=False,
+            timeout=aiohttp.ClientTimeout(total=t.timeout, sock_connect=min(t.connect_timeout, t.timeout)))
 
-    @contextlib.asynccontextmanager
-    async def client(self, base_url: str | None = None):
-        """A kept ``httpx.AsyncClient`` for one call to ``base_url``. The model keeps up to
-        ``max_concurrency`` of them per base URL, each with one keep-alive connection: httpx's
-        own pool scans every connection for every waiting request, which at 32 calls in
-        flight costs more CPU than the calls themselves."""
-        url = base_url or self.base_url
-        if self._clients is None:
-            self._clients, self._n_clients = {}, {}
-        if url not in self._clients:
-            self._clients[url], self._n_clients[url] = asyncio.LifoQueue(), 0
-        pool = self._clients[url]
-        if pool.empty() and self._n_clients[url] < self.transport.max_concurrency:
-            self._n_clients[url] += 1
-            c = self._new_client()
-        else:
-            c = await pool.get()
-        try:
-            yield c
-        finally:
-            pool.put_nowait(c)
+    def session(self):
+        """The model's kept ``aiohttp.ClientSession`` on the running event loop (one per
+        collection; :meth:`aclose` closes it). aiohttp, not httpx: measured on the loopback
+        benchmark, a call costs the client about 0.6 ms of CPU against 3 ms with httpx, which
+        at 32 calls in flight on a small machine decides whether the concurrency bound is reached."""
+        loop = asyncio.get_running_loop()
+        if self._kept_session is None or self._kept_session[0] is not loop or self._kept_session[1].closed:
+            self._kept_session = (loop, self._new_session())
+        return self._kept_session[1]
 
     def headers(self) -> dict[str, str]:
         return {}
 
     async def aclose(self) -> None:
-        if self._clients is not None:
-            for pool in self._clients.values():
-                while not pool.empty():
-                    await pool.get_nowait().aclose()
-            self._clients = None
+        if self._kept_session is not None:
+            loop, session = self._kept_session
+            self._kept_session = None
+            if loop is asyncio.get_running_loop():
+                await session.close()
 
     def request_settings(self, request: Request, sampling: SamplingSettings) -> dict[str, Any]:
         """What the evidence log records of a call's settings (no prompt text, no key)."""
@@ -414,25 +404,29 @@ class RemoteModel(Model):
         transient or fatal; return (status, body)."""
         import json
 
-        import httpx
+        import aiohttp
 
         root = base_url or self.base_url
         url = f"{root}{path}"
         try:
-            async with self.client(root) as client:
-                resp = await client.post(url, json=payload)
-        except httpx.TimeoutException as e:
+            async with self.session().post(url, json=payload, allow_redirects=False) as resp:
+                raw = await resp.read()
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
             raise TransientError(f"no answer within {self.transport.timeout:g} s ({type(e).__name__})", kind="timeout") from None
-        except httpx.ConnectError as e:
+        except aiohttp.ClientConnectorError as e:
             raise TransientError(f"cannot connect to {root} ({_short(e)})", kind="connect") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            kind = "truncated" if "incomplete" in str(e).lower() or "peer closed" in str(e).lower() else "reset"
-            raise TransientError(f"connection broke off ({type(e).__name__}: {_short(e)})", kind=kind) from None
-        except httpx.TransportError as e:
+        except aiohttp.ClientPayloadError as e:
+            raise TransientError(f"connection broke off ({type(e).__name__}: {_short(e)})", kind="truncated") from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
+            raise TransientError(f"connection broke off ({type(e).__name__}: {_short(e)})", kind="reset") from None
+        except aiohttp.ClientError as e:
             raise TransientError(f"transport error ({type(e).__name__}: {_short(e)})", kind="transport") from None
-        status = resp.status_code
+        status = resp.status
         ctype = resp.headers.get("content-type", "")
-        text = resp.text
+        try:
+            text = raw.decode(resp.charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            text = raw.decode("utf-8", errors="replace")
         try:
             body = json.loads(text) if text else None
         except ValueError:
@@ -469,12 +463,11 @@ class RemoteModel(Model):
         return run_requests(self, requests, sampling)
 
     def close(self) -> None:
-        if self._clients is not None:
-            try:
-                asyncio.run(self.aclose())
-            except RuntimeError:
-                pass
-            self._clients = None
+        if self._kept_session is not None:
+            loop, session = self._kept_session
+            self._kept_session = None
+            if not loop.is_closed() and not loop.is_running():
+                loop.run_until_complete(session.close())
 
 
 def _base_urls(model: str, base_url: Any, base_urls: Any, default: str) -> list[str]:
