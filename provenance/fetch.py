@@ -18,8 +18,10 @@ counts HTTP calls, retries included. What was stored stays; the next run resumes
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -196,6 +198,26 @@ def collect_remote(work: list[tuple[str, RemoteModel, Any, str, list[Request]]],
 
 
 async def _collect(work, store, stats, limits: Limits, advance) -> None:
+    # Every store call of the collection runs, in order, on one worker thread: SQLite releases
+    # the GIL while it writes, so commits no longer hold up the event loop that makes the calls
+    # (at 32 calls in flight on 2 cores that is several percent of throughput). Still one
+    # transaction per call, as before: an answer is committed the moment it arrives.
+    loop = asyncio.get_running_loop()
+    store_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provenance-store")
+    logs: list[asyncio.Future] = []
+
+    def io(fn, *args, **kw) -> asyncio.Future:
+        return loop.run_in_executor(store_io, functools.partial(fn, *args, **kw))
+
+    try:
+        await _collect_on(work, store, stats, limits, advance, io, logs)
+    finally:
+        if logs:
+            await asyncio.gather(*logs, return_exceptions=True)
+        store_io.shutdown(wait=True)
+
+
+async def _collect_on(work, store, stats, limits: Limits, advance, io, logs) -> None:
     budget = Budget(limits)
     run_id = uuid.uuid4().hex[:16]
     endpoints: dict[str, Endpoint] = {}
@@ -213,20 +235,21 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
                    ph: str, r: Request, ep: Replicas) -> bool:
         if label in failed or budget.stopped:
             return True
-        if store.has(key, ph, r.sample):  # another audit sharing the store answered it meanwhile
+        t = model.transport
+        claim = await io(store.claim, key, ph, r.sample, run_id, lease=t.max_attempts * (t.timeout + t.backoff_max) + 60)
+        if claim == "busy":
+            return False
+        if claim == "answered":  # another audit sharing the store answered it meanwhile
             stats.cached += 1
             if advance:
                 advance(label, battery_name, 1)
             return True
-        t = model.transport
-        if not store.claim(key, ph, r.sample, run_id, lease=t.max_attempts * (t.timeout + t.backoff_max) + 60):
-            return False
         stored = False
         try:
             stored = await ask(label, model, battery_name, key, sampling, ph, r, ep)
         finally:
             if not stored:
-                store.release_claims(run_id, (key, ph, r.sample))
+                await io(store.release_claims, run_id, (key, ph, r.sample))
         return True
 
     async def ask(label: str, model: RemoteModel, battery_name: str, key: str, sampling: SamplingSettings,
@@ -241,9 +264,10 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
 
         def on_failure(attempt: int, e: RemoteError, seconds: float, endpoint: str) -> None:
             stats.api_calls += 1
-            store.log_request({**base, "endpoint": endpoint, "time": now_iso(), "attempt": attempt, "status": e.status,
+            # queued on the store's thread, in order: written before anything this call stores later
+            logs.append(io(store.log_request, {**base, "endpoint": endpoint, "time": now_iso(), "attempt": attempt, "status": e.status,
                                "outcome": ("fatal:" if isinstance(e, FatalError) else "retry:") + e.kind,
-                               "error": model.redact(str(e))[:300], "seconds": round(seconds, 4)})
+                               "error": model.redact(str(e))[:300], "seconds": round(seconds, 4)}))
 
         try:
             completion, info, attempts = await call_with_retries(
@@ -276,7 +300,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
                  "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out, "cost": cost,
                  "seconds": round(completion.seconds or 0.0, 4)}
         try:
-            inserted = store.put_logged(key, (ph, r.prompt_id, r.sample, r.prompt, r.seed, completion), entry,
+            inserted = await io(store.put_logged, key, (ph, r.prompt_id, r.sample, r.prompt, r.seed, completion), entry,
                                         claim_owner=run_id)
         finally:
             await budget.settle(worst, actual)
@@ -315,7 +339,7 @@ async def _collect(work, store, stats, limits: Limits, advance) -> None:
             done = await asyncio.gather(*(one(*args) for args in waiting))
             waiting = [args for args, ok in zip(waiting, done) if not ok]
     finally:
-        store.release_claims(run_id)
+        await io(store.release_claims, run_id)
         for m in models.values():
             await m.aclose()
     stats.failed.update(failed)

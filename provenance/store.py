@@ -123,7 +123,9 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30.0)
+            # one thread at a time, but not always the one that opened it (API collection
+            # writes from a worker thread: provenance.fetch)
+            self.conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             version = self._schema_version()
@@ -213,33 +215,40 @@ class Store:
         self.conn.execute(f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) VALUES "
                           f"({', '.join('?' * len(REQUEST_COLUMNS))})", values)
 
-    def claim(self, model_key: str, prompt_hash: str, sample: int, owner: str, lease: float) -> bool:
+    def claim(self, model_key: str, prompt_hash: str, sample: int, owner: str, lease: float) -> str:
         """Take the right to ask for one (model, prompt, sample), so that two audits sharing
-        this store do not pay for the same answer twice. False while another live process
-        holds it; a claim whose lease ran out, or whose process on this host is gone (kill -9),
-        is taken over."""
+        this store do not pay for the same answer twice: ``"claimed"``, ``"answered"`` (it is
+        stored already: nothing to ask) or ``"busy"`` (another live process holds it). A claim
+        whose lease ran out, or whose process on this host is gone (kill -9), is taken over.
+        The check for a stored answer is made inside the claiming transaction, which holds
+        SQLite's write lock: an answer another process commits a moment earlier is seen, so it
+        is never asked for again."""
         import os
         import socket
         import time
 
         key = (model_key, prompt_hash, sample)
         now, host, pid = time.time(), socket.gethostname(), os.getpid()
+        upsert = ("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, prompt_hash, sample) "
+                  "DO UPDATE SET owner=excluded.owner, host=excluded.host, pid=excluded.pid, until=excluded.until ")
         with self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, prompt_hash, sample) DO UPDATE "
-                "SET owner=excluded.owner, host=excluded.host, pid=excluded.pid, until=excluded.until "
-                "WHERE claims.owner=excluded.owner OR claims.until < ?", (*key, owner, host, pid, now + lease, now))
-            if cur.rowcount:
-                return True
-            row = self.conn.execute("SELECT owner, host, pid FROM claims WHERE model_key=? AND prompt_hash=? "
-                                    "AND sample=?", key).fetchone()
-            if row is None or (row[1] == host and not _alive(row[2])):
-                cur = self.conn.execute(
-                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, prompt_hash, sample) "
-                    "DO UPDATE SET owner=excluded.owner, host=excluded.host, pid=excluded.pid, until=excluded.until "
-                    "WHERE claims.owner=?", (*key, owner, host, pid, now + lease, row[0] if row else owner))
-                return bool(cur.rowcount)
-            return False
+            cur = self.conn.execute(upsert + "WHERE claims.owner=excluded.owner OR claims.until < ?",
+                                    (*key, owner, host, pid, now + lease, now))
+            if not cur.rowcount:
+                row = self.conn.execute("SELECT owner, host, pid FROM claims WHERE model_key=? AND prompt_hash=? "
+                                        "AND sample=?", key).fetchone()
+                if row is not None and not (row[1] == host and not _alive(row[2])):
+                    return "busy"
+                cur = self.conn.execute(upsert + "WHERE claims.owner=?",
+                                        (*key, owner, host, pid, now + lease, row[0] if row else owner))
+                if not cur.rowcount:
+                    return "busy"
+            if self.conn.execute("SELECT 1 FROM responses WHERE model_key=? AND prompt_hash=? AND sample=?",
+                                 key).fetchone() is not None:
+                self.conn.execute("DELETE FROM claims WHERE owner=? AND model_key=? AND prompt_hash=? AND sample=?",
+                                  (owner, *key))
+                return "answered"
+            return "claimed"
 
     def release_claims(self, owner: str, key: tuple[str, str, int] | None = None) -> None:
         with self.conn:
@@ -248,10 +257,6 @@ class Store:
             else:
                 self.conn.execute("DELETE FROM claims WHERE owner=? AND model_key=? AND prompt_hash=? AND sample=?",
                                   (owner, *key))
-
-    def has(self, model_key: str, prompt_hash: str, sample: int) -> bool:
-        return self.conn.execute("SELECT 1 FROM responses WHERE model_key=? AND prompt_hash=? AND sample=?",
-                                 (model_key, prompt_hash, sample)).fetchone() is not None
 
     def request_log(self, model_key: str | None = None) -> list[dict[str, Any]]:
         """The evidence log, oldest first."""

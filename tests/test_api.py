@@ -125,6 +125,14 @@ def test_mixed_faults_every_answer_once_and_retries_only_for_faults(tmp_path):
         log = st.request_log()
     assert sum(e["outcome"] == "ok" for e in log) == len(rows)
     assert sum(e["outcome"].startswith("retry:") for e in log) == sum(injected.values())
+    # the log is in the order things happened: a request's failed attempts (written from the
+    # store's worker thread) come before its answer, numbered 1, 2, ...
+    by_request: dict = {}
+    for e in log:
+        by_request.setdefault((e["model_key"], e["prompt_hash"], e["sample"]), []).append(e)
+    for entries in by_request.values():
+        assert [e["outcome"] == "ok" for e in entries] == [False] * (len(entries) - 1) + [True]
+        assert [e["attempt"] for e in entries] == list(range(1, len(entries) + 1))
     print(f"\n20% faults: {len(rows)} answers stored once each, {sum(attempts.values())} requests at the server, "
           f"{sum(injected.values())} faults injected ({dict(kinds)}), at most {max(attempts.values())} attempts "
           f"for one request")
