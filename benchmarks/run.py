@@ -202,6 +202,24 @@ def batteries_mt_bench_figures(r: dict) -> list[Figure]:
     return out
 
 
+def sweep_figures(r: dict) -> list[Figure]:
+    b, wo = r["best"], r["best_without_chatglm-6b"]
+    variant = f"{b['measure']} of word {'-'.join(map(str, (b['orders'][0], b['orders'][-1])) if len(b['orders']) > 1 else str(b['orders'][0]))}-grams, {b['scale']}"
+    pos = r["derived_positions"]
+    weak = [p for p in pos if p["independent_pairs_above"] > 10]
+    return [_fig("mt_bench_sweep", f"best of {len(r['table'])} per-prompt similarity variants (measure x n-gram orders x "
+                                   f"scale): AUROC / TPR at 1% FPR", f"{fmt(b['auroc'])} / {fmt(b['tpr_at_1pct_fpr'], 2)} "
+                                   f"({variant}; the worst variant {fmt(r['best_range'][0])})",
+                 "≥ 0.95 (the issue's goal)", b["auroc"] >= 0.95, b["auroc"],
+                 f"{len(pos) - len(weak)} of {len(pos)} derived pairs have at most 10 of {b['n_independent']} independent "
+                 f"pairs above them; {', '.join(p['student'] for p in weak)} have "
+                 f"{', '.join(str(p['independent_pairs_above']) for p in weak)}; the top independent pairs pair "
+                 f"chatglm-6b with students of ChatGPT"),
+            _fig("mt_bench_sweep", "the same best variant without chatglm-6b's pairs: AUROC / TPR at 1% FPR",
+                 f"{fmt(wo['auroc'])} / {fmt(wo['tpr_at_1pct_fpr'], 2)} ({wo['n_independent']} independent pairs)",
+                 None, None, wo["auroc"])]
+
+
 def batteries_zoo_figures(r: dict) -> list[Figure]:
     out = []
     for cand, res in r["candidates"].items():
@@ -365,6 +383,10 @@ BENCHMARKS: list[Benchmark] = [
               batteries_mt_bench_figures, "each battery alone on real MT-bench transcripts",
               needs=(_data("mt_bench.jsonl.gz"), _data("pairs.json")),
               why_not_quick="scores seven n-gram and self-ID variants over 36 models (minutes)"),
+    Benchmark("mt_bench_sweep", "mt_bench_sweep.py", "mt_bench_sweep.json", ["--out", "{out}"], None,
+              sweep_figures, "real MT-bench transcripts: a grid of per-prompt similarity measures, n-gram orders and scales",
+              needs=(_data("mt_bench.jsonl.gz"), _data("pairs.json")),
+              why_not_quick="36 similarity cubes over 36 models and 160 prompts (about a minute)"),
     Benchmark("coverage", "coverage.py", "coverage.json", ["--out", "{out}"],
               ["--out", "{out}", "--audits", "20", "--resamples", "199", "--jobs", "1"], coverage_figures,
               "coverage of the 95% intervals on synthetic audits", timing=False),
