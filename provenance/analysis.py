@@ -260,11 +260,11 @@ def _baseline(table: ScoreTable, candidate: str, ref: str, controls: list[str], 
 #: why the leading baseline side and scale lead (the measurements are in benchmarks/README.md)
 BASELINE_CHOICE = (
     "Measured on models of known lineage (benchmarks/README.md): on the zoo, leave-one-control-out intervals with "
-    "the both-sides baseline included zero 12 of 12 times per battery and 5 of 6 combined (reference side 10/12 "
-    "and 5/6; rank scale 10/12 and 4/6), and the dose series rose monotonically with every variant; on MT-bench, "
-    "documented derived against independent pairs gave AUROC 0.91 with TPR 0.50 at 1% FPR (reference side 0.88; "
-    "candidate side 0.92 but TPR 0.27). The rank scale separates MT-bench pairs better (AUROC 0.94) and is "
-    "reported beside, but its intervals held zero less reliably with few controls.")
+    "the both-sides baseline included zero 10 of 12 times per battery and 6 of 6 combined (reference side 11/12 "
+    "and 5/6; rank scale 10/12 and 4/6), and the dose series rose monotonically on the similarity scale (Spearman "
+    "1.0; rank scale 0.9); on MT-bench, documented derived against independent pairs gave AUROC 0.91 with TPR 0.50 "
+    "at 1% FPR (reference side 0.88; candidate side 0.92 but TPR 0.27). The rank scale separates MT-bench pairs "
+    "better (AUROC 0.94) and is reported beside, but its intervals held zero less reliably with few controls.")
 
 
 def report_sections(datas: list[BatteryData], candidate: str, references: list[str], controls: list[str], *,

@@ -107,6 +107,30 @@ def test_a_record_older_than_its_optional_sections_still_verifies(audit_copy):
     assert any("has no details, usage" in n for n in v.notes)
 
 
+def test_a_reworded_method_description_is_a_note_not_a_mismatch(audit_copy):
+    """statistics.baseline_choice quotes the measurements of the version that wrote the report;
+    a newer version's wording is noted. A changed number beside it is still a mismatch."""
+    from provenance.report import render_html, render_markdown
+
+    p = audit_copy / "report.json"
+    report = json.loads(p.read_text(encoding="utf-8"))
+    report["statistics"]["baseline_choice"] = "Measured on the zoo as of an earlier release: 12 of 12."
+
+    def write():
+        p.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (audit_copy / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        (audit_copy / "report.html").write_text(render_html(report), encoding="utf-8")
+
+    write()
+    v = verify_audit(audit_copy)
+    assert v.ok, "\n".join(v.lines())
+    assert any("statistics.baseline_choice is worded differently" in n for n in v.notes)
+    report["statistics"]["confidence_level"] = 0.9
+    write()
+    c = checks(verify_audit(audit_copy))
+    assert not c["numbers"].ok and c["numbers"].findings == ["statistics.confidence_level: report 0.9, store 0.95"]
+
+
 def test_diff_names_paths():
     a = {"x": [1, {"y": 0.5, "z": "a"}], "k": None}
     b = {"x": [1, {"y": 0.5 + 1e-12, "z": "b"}], "k": None}

@@ -31,6 +31,9 @@ from typing import Any
 
 #: fields of report.json that describe the run, not the evidence
 RUN_FIELDS = ("created_at", "collection", "tool")
+#: prose about the method (the measurements behind a choice, as of the version that wrote the
+#: report): a newer version may word it differently or quote newer measurements; a note, not a mismatch
+DESCRIPTIVE_FIELDS = (("statistics", "baseline_choice"),)
 MAX_LISTED = 20
 
 
@@ -238,8 +241,17 @@ def verify_audit(audit_dir: str | Path) -> Verification:
         newer = [k for k in fresh if k not in report and k not in RUN_FIELDS]
         if newer:  # optional sections this record predates: nothing to compare them with
             v.notes.append(f"this record has no {', '.join(newer)} (written by an earlier version); not compared")
-        numbers = diff({k: x for k, x in report.items() if k not in RUN_FIELDS},
-                       {k: x for k, x in fresh.items() if k not in RUN_FIELDS and k not in newer})
+        recorded = {k: x for k, x in report.items() if k not in RUN_FIELDS}
+        recomputed = {k: x for k, x in fresh.items() if k not in RUN_FIELDS and k not in newer}
+        for section, key in DESCRIPTIVE_FIELDS:
+            a = (recorded.get(section) or {}).get(key)
+            b = (recomputed.get(section) or {}).get(key)
+            if a != b and isinstance(recorded.get(section), dict) and isinstance(recomputed.get(section), dict):
+                v.notes.append(f"{section}.{key} is worded differently by this version (a description of the method, "
+                               f"not a result); not compared")
+                recorded[section] = {k: x for k, x in recorded[section].items() if k != key}
+                recomputed[section] = {k: x for k, x in recomputed[section].items() if k != key}
+        numbers = diff(recorded, recomputed)
         v.checks.append(Check("numbers", not numbers, "every field recomputed from the store equals the report"
                               if not numbers else f"{len(numbers)} fields differ from the recomputation", numbers))
         if report["tool"] != fresh["tool"]:
