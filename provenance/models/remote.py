@@ -364,8 +364,9 @@ class RemoteModel(Model):
         # at most max_concurrency keep-alive connections per replica (the endpoints' semaphores
         # bound the calls; this bounds the sockets to match)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=t.max_concurrency, ssl=self._ssl)
+        # trust_env: HTTP(S)_PROXY and NO_PROXY are honoured, as they were with httpx
         return aiohttp.ClientSession(
-            connector=connector, headers=self.headers(), raise_for_status=False,
+            connector=connector, headers=self.headers(), raise_for_status=False, trust_env=True,
             timeout=aiohttp.ClientTimeout(total=t.timeout, sock_connect=min(t.connect_timeout, t.timeout)))
 
     def session(self):
