@@ -264,10 +264,11 @@ async def _collect_on(work, store, stats, limits: Limits, advance, io, logs) -> 
 
         def on_failure(attempt: int, e: RemoteError, seconds: float, endpoint: str) -> None:
             stats.api_calls += 1
+            entry = {**base, "endpoint": endpoint, "time": now_iso(), "attempt": attempt, "status": e.status,
+                     "outcome": ("fatal:" if isinstance(e, FatalError) else "retry:") + e.kind,
+                     "error": model.redact(str(e))[:300], "seconds": round(seconds, 4)}
             # queued on the store's thread, in order: written before anything this call stores later
-            logs.append(io(store.log_request, {**base, "endpoint": endpoint, "time": now_iso(), "attempt": attempt, "status": e.status,
-                               "outcome": ("fatal:" if isinstance(e, FatalError) else "retry:") + e.kind,
-                               "error": model.redact(str(e))[:300], "seconds": round(seconds, 4)}))
+            logs.append(io(store.log_request, entry))
 
         try:
             completion, info, attempts = await call_with_retries(
@@ -300,8 +301,8 @@ async def _collect_on(work, store, stats, limits: Limits, advance, io, logs) -> 
                  "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out, "cost": cost,
                  "seconds": round(completion.seconds or 0.0, 4)}
         try:
-            inserted = await io(store.put_logged, key, (ph, r.prompt_id, r.sample, r.prompt, r.seed, completion), entry,
-                                        claim_owner=run_id)
+            inserted = await io(store.put_logged, key, (ph, r.prompt_id, r.sample, r.prompt, r.seed, completion),
+                                entry, claim_owner=run_id)
         finally:
             await budget.settle(worst, actual)
         stats.requests += 1

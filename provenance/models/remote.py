@@ -28,7 +28,6 @@ never stored, logged or printed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import os
 import time
