@@ -32,6 +32,7 @@ import json
 import re
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -101,8 +102,8 @@ def similarity_cube(texts: dict, models: list[str], prompts: list[str], measure:
 
 def pair_score(cube: np.ndarray, ci: int, ri: int, ki: list[int], scale: str) -> float:
     a, br, bc = cube[:, ci, ri], cube[:, ki, ri], cube[:, ci, ki]
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a prompt where no control answered
         if scale == "raw":
             return float(np.nanmean(a))
         if scale == "similarity excess":
