@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import sys
 import time
 import warnings
@@ -44,18 +43,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from mt_bench import DATA, controls_for  # noqa: E402
+from provenance.scorers.ngram import joined_ngrams, words  # noqa: E402
 from provenance.stats.pool import auroc, tpr_at_fpr  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "mt_bench_sweep.json"
 MEASURES = ("jaccard", "ochiai", "tfidf")
 ORDERS = ((1,), (3,), (1, 2, 3), (2, 3, 4))
 SCALES = ("raw", "similarity excess", "rank excess")
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 def ngrams(text: str, orders: tuple[int, ...]) -> Counter:
-    t = _TOKEN.findall(text.lower())
-    return Counter(" ".join(t[i:i + n]) for n in orders for i in range(len(t) - n + 1))
+    """Word n-gram counts of all sizes in ``orders`` together, with the shipped scorers' words."""
+    w = words(text)
+    return Counter(g for n in orders for g in joined_ngrams(w, n))
 
 
 def similarity_cube(texts: dict, models: list[str], prompts: list[str], measure: str,
