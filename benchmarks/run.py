@@ -204,7 +204,8 @@ def batteries_mt_bench_figures(r: dict) -> list[Figure]:
 
 def sweep_figures(r: dict) -> list[Figure]:
     b, wo = r["best"], r["best_without_chatglm-6b"]
-    variant = f"{b['measure']} of word {'-'.join(map(str, (b['orders'][0], b['orders'][-1])) if len(b['orders']) > 1 else str(b['orders'][0]))}-grams, {b['scale']}"
+    sizes = f"{b['orders'][0]}-{b['orders'][-1]}" if len(b["orders"]) > 1 else f"{b['orders'][0]}"
+    variant = f"{b['measure']} of word {sizes}-grams, {b['scale']}"
     pos = r["derived_positions"]
     weak = [p for p in pos if p["independent_pairs_above"] > 10]
     return [_fig("mt_bench_sweep", f"best of {len(r['table'])} per-prompt similarity variants (measure x n-gram orders x "
@@ -275,9 +276,7 @@ def api_figures(r: dict) -> list[Figure]:
 
 
 def _bare_clients(r: dict) -> dict[str, dict]:
-    if "bare_clients" in r:
-        return r["bare_clients"]
-    return {"httpx": r["bare_httpx"]} if r.get("bare_httpx") else {}
+    return r.get("bare_clients", {})
 
 
 def _api_gap(r: dict, free) -> str:
